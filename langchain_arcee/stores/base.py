@@ -67,6 +67,44 @@ def check_session_id(session_id: object) -> str:
     return session_id
 
 
+def check_last(last: int | None) -> int | None:
+    """Validate the ``last`` argument of :meth:`ChatStore.load`.
+
+    Raises:
+        ValueError: If it is negative (or not an int).
+    """
+    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 0):
+        msg = f"last must be None or a non-negative int, got {last!r}"
+        raise ValueError(msg)
+    return last
+
+
+def check_page(offset: int, limit: int | None) -> None:
+    """Validate ``offset``/``limit`` of the paging calls.
+
+    Raises:
+        ValueError: If either is negative.
+    """
+    if offset < 0 or (limit is not None and limit < 0):
+        msg = f"offset and limit must be non-negative, got offset={offset!r} limit={limit!r}"
+        raise ValueError(msg)
+
+
+def normalize_ttl(ttl: timedelta | float | None) -> timedelta | None:
+    """Accept a TTL as a ``timedelta`` or seconds; ``None`` means never expire.
+
+    Raises:
+        ValueError: If it is not positive.
+    """
+    if ttl is None:
+        return None
+    value = ttl if isinstance(ttl, timedelta) else timedelta(seconds=float(ttl))
+    if value <= timedelta(0):
+        msg = f"ttl must be positive, got {ttl!r}"
+        raise ValueError(msg)
+    return value
+
+
 class ChatStore(ABC):
     """Session-keyed, append-only message store with sync and async access.
 
@@ -141,6 +179,16 @@ class ChatStore(ABC):
         """Delete sessions whose TTL has passed; returns how many were removed."""
         return 0
 
+    async def aexport(self, session_id: str) -> list[dict[str, Any]]:
+        """Async :meth:`export`."""
+        from langchain_core.messages import messages_to_dict
+
+        return messages_to_dict(await self.aload(session_id))
+
+    async def apurge_expired(self) -> int:
+        """Async :meth:`purge_expired`."""
+        return await asyncio.to_thread(self.purge_expired)
+
     async def acount(self, session_id: str) -> int:
         """Async :meth:`count`."""
         return await asyncio.to_thread(self.count, session_id)
@@ -167,6 +215,7 @@ class ChatStore(ABC):
 
     def close(self) -> None:
         """Release connections the store owns (injected engines/clients are left open)."""
+        return None
 
     async def aclose(self) -> None:
         """Async :meth:`close`."""
