@@ -1,0 +1,367 @@
+"""``ChatArcee``: Arcee AI chat models for LangChain."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import openai
+from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils import from_env, secret_from_env
+from langchain_openai.chat_models.base import BaseChatOpenAI
+from pydantic import ConfigDict, Field, SecretStr, model_validator
+from typing_extensions import Self
+
+from langchain_arcee.catalog import (
+    API_KEY_ENV_VARS,
+    BASE_URL_ENV_VARS,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONTEXT_WINDOW,
+    DEFAULT_MODEL,
+    known_context_window,
+    list_models,
+    missing_key_message,
+)
+from langchain_arcee.transport import (
+    ArceeOpenAI,
+    AsyncArceeOpenAI,
+    AsyncUntypedChatCompletions,
+    UntypedChatCompletions,
+)
+from langchain_arcee.wire import (
+    ReasoningField,
+    reasoning_from_response,
+    reasoning_of,
+    reasoning_request_fields,
+    to_arcee_messages,
+)
+
+if TYPE_CHECKING:
+    from langchain_arcee.memory import RunnableWithMemory
+    from langchain_arcee.stores.base import ChatStore
+
+DEFAULT_TIMEOUT_SECONDS = 300.0
+"""Finite default request timeout: thinking models can reason for minutes before answering."""
+
+_PROVIDER = "arcee"
+
+
+class ChatArcee(BaseChatOpenAI):
+    r"""Arcee AI chat models (Trinity and the others served by Arcee's API).
+
+    Speaks Arcee's ``/chat/completions`` contract exactly: reasoning is read from responses
+    (``reasoning_content`` or ``reasoning``) into ``additional_kwargs["reasoning_content"]`` and
+    sent back on every later assistant message; assistant ``content`` is never null; tool calls
+    keep their ids; streams report usage. Requests are posted without the openai SDK's slow
+    typed transform, so long conversations stay cheap.
+
+    Setup:
+        ``pip install langchain-arcee`` and ``export ARCEE_API_KEY=...``.
+
+    Key init args:
+        model: Model id (default ``"trinity-large-thinking"``); any id Arcee serves works.
+        api_key: Key; defaults to ``ARCEE_API_KEY`` (or ``ARCEEAI_API_KEY``).
+        base_url: API base; defaults to ``ARCEE_API_BASE`` / ``ARCEE_BASE_URL`` or
+            ``https://api.arcee.ai/api/v1`` (point it at a self-hosted vLLM, too).
+        reasoning_field: Field that carries reasoning back: ``"reasoning_content"`` (hosted
+            Arcee), ``"reasoning"`` (self-hosted vLLM) or ``"both"``.
+        context_window: Context window in tokens (defaults from the known-model table).
+        temperature, max_tokens, timeout, max_retries, stop: As in ``ChatOpenAI``.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_arcee import ChatArcee
+
+            llm = ChatArcee()
+            msg = llm.invoke("What is a small language model?")
+            msg.additional_kwargs["reasoning_content"]  # the model's thinking
+            msg.content  # the answer
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    model_name: str = Field(default=DEFAULT_MODEL, alias="model")
+    """Model id; any id Arcee serves is accepted (the catalogue churns)."""
+
+    # Redeclared so that OPENAI_API_KEY / OPENAI_API_BASE / OPENAI_PROXY never leak in.
+    openai_api_key: SecretStr | None = Field(
+        alias="api_key", default_factory=secret_from_env(list(API_KEY_ENV_VARS), default=None)
+    )
+    """Arcee API key (``ARCEE_API_KEY``, or ``ARCEEAI_API_KEY``)."""
+
+    openai_api_base: str = Field(
+        alias="base_url",
+        default_factory=from_env(list(BASE_URL_ENV_VARS), default=DEFAULT_BASE_URL),
+    )
+    """API base URL (``ARCEE_API_BASE`` or ``ARCEE_BASE_URL``, else Arcee's)."""
+
+    openai_proxy: str | None = None
+    """Explicit HTTP proxy (``OPENAI_PROXY`` is deliberately not read)."""
+
+    request_timeout: float | tuple[float, float] | Any | None = Field(
+        default=DEFAULT_TIMEOUT_SECONDS, alias="timeout"
+    )
+    """Request timeout in seconds (finite by default)."""
+
+    max_retries: int | None = 2
+    """Retries on 408/409/429/5xx and connection errors (never on 400/401/402/403/404/422)."""
+
+    stream_usage: bool | None = True
+    """Ask for a usage chunk when streaming (a server that sends none is tolerated)."""
+
+    reasoning_field: ReasoningField = "reasoning_content"
+    """Request field that carries earlier reasoning back (``"reasoning"`` for vLLM)."""
+
+    context_window: int | None = None
+    """Context window in tokens; ``None`` resolves from the known-model table, else 32,768."""
+
+    # ------------------------------------------------------------------ setup
+    @model_validator(mode="after")
+    def validate_environment(self) -> Self:
+        """Check the key and build the Arcee clients (replaces ``BaseChatOpenAI``'s validator)."""
+        if self.n is not None and self.n < 1:
+            raise ValueError("n must be at least 1.")
+        if self.n is not None and self.n > 1 and self.streaming:
+            raise ValueError("n must be 1 when streaming.")
+        if self.context_window is None:
+            self.context_window = known_context_window(self.model_name) or DEFAULT_CONTEXT_WINDOW
+        elif self.context_window < 1:
+            raise ValueError("context_window must be a positive number of tokens")
+        if self.client is not None and self.async_client is not None:
+            return self  # clients injected explicitly
+        if self.openai_api_key is None or not self.openai_api_key.get_secret_value():
+            raise ValueError(missing_key_message())
+        client_params: dict[str, Any] = {
+            "api_key": self.openai_api_key.get_secret_value(),
+            "base_url": self.openai_api_base,
+            "timeout": self.request_timeout,
+            "max_retries": self.max_retries if self.max_retries is not None else 2,
+            "default_headers": self.default_headers,
+            "default_query": self.default_query,
+        }
+        if self.client is None:
+            sync_http = self.http_client
+            if sync_http is None and self.openai_proxy:
+                import httpx2
+
+                sync_http = httpx2.Client(proxy=self.openai_proxy)
+            self.root_client = ArceeOpenAI(**client_params, http_client=sync_http)
+            self.client = UntypedChatCompletions(self.root_client)
+        if self.async_client is None:
+            async_http = self.http_async_client
+            if async_http is None and self.openai_proxy:
+                import httpx2
+
+                async_http = httpx2.AsyncClient(proxy=self.openai_proxy)
+            self.root_async_client = AsyncArceeOpenAI(**client_params, http_client=async_http)
+            self.async_client = AsyncUntypedChatCompletions(self.root_async_client)
+        return self
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        window = self.context_window or known_context_window(self.model_name)
+        profile: ModelProfile = {"tool_calling": True, "structured_output": True}
+        if window:
+            profile["max_input_tokens"] = window
+        return profile
+
+    def _use_responses_api(self, payload: dict[str, Any]) -> bool:
+        # Arcee serves Chat Completions only.
+        return False
+
+    @property
+    def _llm_type(self) -> str:
+        return "arcee-chat"
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """Secrets and the env var each is read from."""
+        return {"openai_api_key": "ARCEE_API_KEY"}
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """Namespace used when serializing (``langchain_arcee.chat_models``)."""
+        return ["langchain_arcee", "chat_models"]
+
+    @property
+    def lc_attributes(self) -> dict[str, Any]:
+        """Non-secret constructor arguments kept by ``dumpd``."""
+        attributes: dict[str, Any] = {}
+        if self.openai_api_base != DEFAULT_BASE_URL:
+            attributes["openai_api_base"] = self.openai_api_base
+        return attributes
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """``ChatArcee`` can be serialized with ``dumpd`` and restored with ``load``."""
+        return True
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = _PROVIDER
+        return params
+
+    # ------------------------------------------------------------------ request
+    def _get_request_payload(
+        self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        messages = self._convert_input(input_).to_messages()
+        payload = {**self._default_params, **kwargs}
+        if stop is not None:
+            payload["stop"] = stop
+        payload["messages"] = to_arcee_messages(
+            messages, reasoning_request_fields(self.reasoning_field)
+        )
+        response_format = payload.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type") == "json_object":
+            # JSON mode needs no client-side parsing: keep it on the fast untyped path.
+            extra_body = dict(payload.get("extra_body") or {})
+            extra_body["response_format"] = payload.pop("response_format")
+            payload["extra_body"] = extra_body
+        return payload
+
+    # ------------------------------------------------------------------ response
+    def _create_chat_result(
+        self, response: dict[str, Any] | openai.BaseModel, generation_info: dict[str, Any] | None = None
+    ) -> ChatResult:
+        result = super()._create_chat_result(response, generation_info)
+        response_dict = response if isinstance(response, dict) else response.model_dump()
+        for generation, choice in zip(
+            result.generations, response_dict.get("choices") or [], strict=False
+        ):
+            message = generation.message
+            message.response_metadata["model_provider"] = _PROVIDER
+            reasoning = reasoning_from_response(choice.get("message") or {})
+            if reasoning is not None:
+                message.additional_kwargs["reasoning_content"] = reasoning
+            if (
+                isinstance(message, AIMessage)
+                and message.tool_calls
+                and isinstance(message.content, str)
+                and not message.content.strip()
+            ):
+                # Arcee answers tool-call turns with content "\n": normalize to "".
+                message.content = ""
+        if result.llm_output is not None:
+            result.llm_output["model_provider"] = _PROVIDER
+        return result
+
+    def _convert_chunk_to_generation_chunk(
+        self,
+        chunk: dict[str, Any],
+        default_chunk_class: type,
+        base_generation_info: dict[str, Any] | None,
+    ) -> ChatGenerationChunk | None:
+        generation_chunk = super()._convert_chunk_to_generation_chunk(
+            chunk, default_chunk_class, base_generation_info
+        )
+        if generation_chunk is None:
+            return None
+        message = generation_chunk.message
+        message.response_metadata["model_provider"] = _PROVIDER
+        choices = chunk.get("choices") or []
+        if choices and isinstance(choices[0].get("delta"), dict):
+            reasoning = reasoning_from_response(choices[0]["delta"])
+            if reasoning:
+                message.additional_kwargs["reasoning_content"] = reasoning
+        return generation_chunk
+
+    # ------------------------------------------------------------------ tokens & context
+    def get_num_tokens(self, text: str) -> int:
+        """Approximate token count of a text, offline (about 4 characters per token)."""
+        return math.ceil(len(text) / 4)
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: Sequence[BaseMessage],
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool] | None = None,
+        *,
+        allow_fetching_images: bool = True,
+    ) -> int:
+        """Approximate token count of a conversation, offline.
+
+        Counts content, roles, names, tool calls, tool call ids, reasoning and tool schemas
+        (~4 characters per token). Never downloads a tokenizer.
+
+        Args:
+            messages: The conversation.
+            tools: Tools whose schemas are sent with it.
+            allow_fetching_images: Ignored: images count a fixed amount, nothing is fetched.
+
+        Returns:
+            The estimated number of input tokens.
+        """
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        tool_dicts = [convert_to_openai_tool(tool) for tool in tools] if tools else None
+        count = count_tokens_approximately(messages, tools=tool_dicts)  # type: ignore[arg-type]
+        reasoning_chars = sum(len(reasoning_of(m) or "") for m in messages if m.type == "ai")
+        return count + math.ceil(reasoning_chars / 4)
+
+    def refresh_context_window(self) -> int:
+        """Read this model's ``context_length`` from Arcee's ``GET /models`` and adopt it.
+
+        Returns:
+            The context window now in effect.
+
+        Raises:
+            LookupError: If the live catalogue does not list this model.
+        """
+        api_key = self.openai_api_key.get_secret_value() if self.openai_api_key else None
+        for info in list_models(api_key=api_key, base_url=self.openai_api_base):
+            if info.id == self.model_name and info.context_length:
+                self.context_window = info.context_length
+                self.profile = self._resolve_model_profile()
+                return info.context_length
+        msg = f"model {self.model_name!r} is not in Arcee's /models catalogue (or has no context_length)"
+        raise LookupError(msg)
+
+    # ------------------------------------------------------------------ structured output
+    def with_structured_output(  # type: ignore[override]
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: Literal["function_calling", "json_mode", "json_schema"] = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Model that returns output matching ``schema``.
+
+        Args:
+            schema: Pydantic class, TypedDict, JSON schema or OpenAI tool dict.
+            method: ``"function_calling"`` (default; Arcee documents tool calling),
+                ``"json_mode"`` (``response_format: json_object``, which Arcee documents; put the
+                schema in the prompt), or ``"json_schema"`` (opt-in; not documented by Arcee).
+            include_raw: Also return the raw message and any parsing error.
+            strict: Passed through for ``function_calling`` / ``json_schema``.
+            **kwargs: Passed to ``BaseChatOpenAI.with_structured_output``.
+
+        Returns:
+            A runnable producing the parsed output.
+        """
+        return super().with_structured_output(
+            schema, method=method, include_raw=include_raw, strict=strict, **kwargs
+        )
+
+    # ------------------------------------------------------------------ memory
+    def with_memory(self, store: ChatStore, **options: Any) -> RunnableWithMemory:
+        """This model with conversation memory: prior turns injected, each turn stored.
+
+        Args:
+            store: Where conversations live (e.g. ``SQLiteChatStore("chat.db")``).
+            **options: Options of :class:`langchain_arcee.memory.RunnableWithMemory`
+                (context window fitting, reasoning retention, ...).
+
+        Returns:
+            A runnable invoked with ``config={"configurable": {"session_id": ...}}``.
+        """
+        from langchain_arcee.memory import RunnableWithMemory
+
+        return RunnableWithMemory(self, store, **options)

@@ -1,0 +1,167 @@
+"""The openai client, adapted to Arcee: untyped request bodies and Arcee's error bodies.
+
+The openai SDK's ``chat.completions.create`` runs every request through a typed-parameter
+transform that costs ~120 ms of client CPU for a 1,000-message conversation (it walks every
+message against the TypedDict schema). ``ChatArcee`` already builds an exact JSON-ready body, so
+it posts it as is through the same client: the bytes on the wire are identical, and the openai
+client still does HTTP, retries, timeouts, streaming (SSE) and error mapping. No library offers
+this, hence the small subclass below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import openai
+from openai import AsyncStream, Stream
+from openai._base_client import make_request_options
+from openai._types import NOT_GIVEN, Body, Headers, NotGiven, Query
+from openai.resources.chat.completions import AsyncCompletions, Completions
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+_CHAT_COMPLETIONS_PATH = "/chat/completions"
+
+
+def arcee_error_message(status_code: int, body: object) -> str:
+    """Build a readable message from an Arcee error body.
+
+    Arcee answers errors FastAPI style (``{"detail": "..."}``, where ``detail`` may also be a list
+    of validation errors) or OpenAI style (``{"error": {"message": "..."}}``).
+
+    Args:
+        status_code: The HTTP status.
+        body: The decoded JSON body (or raw text) of the error response.
+
+    Returns:
+        ``"Arcee API error <status>: <message>"``.
+    """
+    detail: object = body
+    if isinstance(body, Mapping):
+        if "detail" in body:
+            detail = body["detail"]
+        elif isinstance(body.get("error"), Mapping):
+            detail = body["error"].get("message") or body["error"]
+        elif "message" in body:  # the openai client passes the inner ``error`` object on
+            detail = body["message"]
+    if isinstance(detail, list):  # FastAPI validation errors: [{"loc": [...], "msg": "..."}]
+        detail = "; ".join(
+            str(item.get("msg", item)) if isinstance(item, Mapping) else str(item)
+            for item in detail
+        )
+    text = "" if detail is None else str(detail).strip()
+    return f"Arcee API error {status_code}: {text or 'no error message in the response'}"
+
+
+class ArceeOpenAI(openai.OpenAI):
+    """``openai.OpenAI`` for Arcee: no ``OPENAI_*`` leakage, errors carry Arcee's message."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID into headers; Arcee has neither.
+        self.organization = None
+        self.project = None
+
+    def _make_status_error(
+        self, err_msg: str, *, body: object, response: Any
+    ) -> openai.APIStatusError:
+        return super()._make_status_error(
+            arcee_error_message(response.status_code, body), body=body, response=response
+        )
+
+
+class AsyncArceeOpenAI(openai.AsyncOpenAI):
+    """``openai.AsyncOpenAI`` for Arcee: no ``OPENAI_*`` leakage, Arcee's error messages."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID into headers; Arcee has neither.
+        self.organization = None
+        self.project = None
+
+    def _make_status_error(
+        self, err_msg: str, *, body: object, response: Any
+    ) -> openai.APIStatusError:
+        return super()._make_status_error(
+            arcee_error_message(response.status_code, body), body=body, response=response
+        )
+
+
+class UntypedChatCompletions(Completions):
+    """``chat.completions`` whose ``create`` posts the body as given (no typed transform)."""
+
+    def create(  # type: ignore[override]
+        self,
+        *,
+        extra_headers: Headers | None = None,
+        extra_query: Query | None = None,
+        extra_body: Body | None = None,
+        timeout: float | Any | None | NotGiven = NOT_GIVEN,
+        **body: Any,
+    ) -> ChatCompletion | Stream[ChatCompletionChunk]:
+        """POST ``/chat/completions`` with ``body`` serialized verbatim.
+
+        Args:
+            extra_headers: Extra HTTP headers.
+            extra_query: Extra query parameters.
+            extra_body: Extra JSON properties merged into the body.
+            timeout: Per-request timeout override.
+            **body: The JSON body (``model``, ``messages``, ``stream``, ...).
+
+        Returns:
+            A ``ChatCompletion``, or a ``Stream`` of chunks when ``body["stream"]`` is true.
+        """
+        return self._post(
+            _CHAT_COMPLETIONS_PATH,
+            body=body,
+            options=make_request_options(
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeout=timeout,
+                security={"bearer_auth": True},
+            ),
+            cast_to=ChatCompletion,
+            stream=bool(body.get("stream")),
+            stream_cls=Stream[ChatCompletionChunk],
+        )
+
+
+class AsyncUntypedChatCompletions(AsyncCompletions):
+    """Async ``chat.completions`` whose ``create`` posts the body as given."""
+
+    async def create(  # type: ignore[override]
+        self,
+        *,
+        extra_headers: Headers | None = None,
+        extra_query: Query | None = None,
+        extra_body: Body | None = None,
+        timeout: float | Any | None | NotGiven = NOT_GIVEN,
+        **body: Any,
+    ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
+        """Async POST ``/chat/completions`` with ``body`` serialized verbatim.
+
+        Args:
+            extra_headers: Extra HTTP headers.
+            extra_query: Extra query parameters.
+            extra_body: Extra JSON properties merged into the body.
+            timeout: Per-request timeout override.
+            **body: The JSON body.
+
+        Returns:
+            A ``ChatCompletion``, or an ``AsyncStream`` of chunks when streaming.
+        """
+        return await self._post(
+            _CHAT_COMPLETIONS_PATH,
+            body=body,
+            options=make_request_options(
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeout=timeout,
+                security={"bearer_auth": True},
+            ),
+            cast_to=ChatCompletion,
+            stream=bool(body.get("stream")),
+            stream_cls=AsyncStream[ChatCompletionChunk],
+        )

@@ -1,0 +1,168 @@
+"""LangChain messages <-> Arcee's ``/chat/completions`` message format.
+
+Arcee's contract (see the README): assistant ``content`` is always a string (``""`` on
+tool-call turns, never null); every earlier assistant message carries its reasoning back
+(``reasoning_content`` on the hosted API, ``reasoning`` on self-hosted vLLM); tool results are
+``role: "tool"`` messages whose ``tool_call_id`` matches a call of the preceding assistant message.
+langchain-openai's converter breaks the first two, so this module builds the dicts itself, in one
+cheap pass (it runs over the whole history on every request).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+ReasoningField = Literal["reasoning_content", "reasoning", "both"]
+"""Which request field carries reasoning back: hosted Arcee reads ``reasoning_content`` (and
+accepts ``reasoning``); self-hosted vLLM reads only ``reasoning``."""
+
+REASONING_KEYS = ("reasoning_content", "reasoning")
+"""Response fields that may hold reasoning, in order of preference."""
+
+_TEXT_BLOCK_TYPES = frozenset({"text", "output_text", "input_text"})
+
+
+def reasoning_request_fields(setting: ReasoningField) -> tuple[str, ...]:
+    """Request fields to write reasoning into for a ``reasoning_field`` setting."""
+    return REASONING_KEYS if setting == "both" else (setting,)
+
+
+def text_of(content: str | list[Any]) -> str:
+    """Flatten message content to plain text (text blocks joined; other blocks dropped)."""
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, Mapping) and block.get("type") in _TEXT_BLOCK_TYPES:
+            parts.append(str(block.get("text", "")))
+    return "".join(parts)
+
+
+def reasoning_of(message: BaseMessage) -> str | None:
+    """The reasoning an assistant message carries, wherever LangChain keeps it.
+
+    Looks in ``additional_kwargs`` (``reasoning_content`` or ``reasoning``, as this package and
+    langchain-deepseek store it), then in standard ``reasoning`` content blocks.
+    """
+    for key in REASONING_KEYS:
+        value = message.additional_kwargs.get(key)
+        if isinstance(value, str):
+            return value
+    if isinstance(message.content, list):
+        pieces = [
+            str(block.get("reasoning", ""))
+            for block in message.content
+            if isinstance(block, Mapping) and block.get("type") == "reasoning"
+        ]
+        if pieces:
+            return "".join(pieces)
+    return None
+
+
+def reasoning_from_response(message: Mapping[str, Any]) -> str | None:
+    """Reasoning from a response ``message`` or streaming ``delta`` dict (either field name)."""
+    for key in REASONING_KEYS:
+        value = message.get(key)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _user_content(content: str | list[Any]) -> str | list[Any]:
+    # Text-only list content is flattened: Arcee's text models take a string.
+    if isinstance(content, str):
+        return content
+    if all(
+        isinstance(block, str)
+        or (isinstance(block, Mapping) and block.get("type") in _TEXT_BLOCK_TYPES)
+        for block in content
+    ):
+        return text_of(content)
+    return [
+        {"type": "text", "text": block} if isinstance(block, str) else dict(block)
+        for block in content
+    ]
+
+
+def _tool_call_to_wire(call: Mapping[str, Any], *, raw_args: bool = False) -> dict[str, Any]:
+    arguments = call.get("args")
+    if not raw_args:
+        arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
+    return {
+        "id": call.get("id"),
+        "type": "function",
+        "function": {"name": call.get("name"), "arguments": arguments or ""},
+    }
+
+
+def _assistant_to_wire(message: AIMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
+    wire: dict[str, Any] = {"role": "assistant", "content": text_of(message.content)}
+    if message.name:
+        wire["name"] = message.name
+    tool_calls = [_tool_call_to_wire(call) for call in message.tool_calls]
+    tool_calls += [_tool_call_to_wire(call, raw_args=True) for call in message.invalid_tool_calls]
+    if tool_calls:
+        wire["tool_calls"] = tool_calls
+    reasoning = reasoning_of(message)
+    if reasoning is not None:
+        for field in reasoning_fields:
+            wire[field] = reasoning
+    return wire
+
+
+def to_arcee_message(message: BaseMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
+    """Convert one LangChain message to an Arcee request message.
+
+    Args:
+        message: The message.
+        reasoning_fields: Request fields that carry an assistant message's reasoning back.
+
+    Returns:
+        A JSON-ready dict.
+
+    Raises:
+        TypeError: For message types Arcee has no role for.
+    """
+    if isinstance(message, AIMessage):
+        return _assistant_to_wire(message, reasoning_fields)
+    if isinstance(message, HumanMessage):
+        wire: dict[str, Any] = {"role": "user", "content": _user_content(message.content)}
+    elif isinstance(message, SystemMessage):
+        wire = {"role": "system", "content": text_of(message.content)}
+    elif isinstance(message, ToolMessage):
+        # Tool results must be strings; keep the id that pairs them with their call.
+        content = message.content
+        text = content if isinstance(content, str) else text_of(content) or json.dumps(content)
+        return {"role": "tool", "content": text, "tool_call_id": message.tool_call_id}
+    elif isinstance(message, ChatMessage):
+        wire = {"role": message.role, "content": text_of(message.content)}
+    elif isinstance(message, FunctionMessage):
+        msg = "FunctionMessage (legacy function calling) is not supported; use ToolMessage"
+        raise TypeError(msg)
+    else:
+        msg = f"cannot send a {type(message).__name__} to Arcee"
+        raise TypeError(msg)
+    if message.name:
+        wire["name"] = message.name
+    return wire
+
+
+def to_arcee_messages(
+    messages: Sequence[BaseMessage], reasoning_fields: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Convert a conversation to Arcee request messages (see :func:`to_arcee_message`)."""
+    return [to_arcee_message(message, reasoning_fields) for message in messages]
