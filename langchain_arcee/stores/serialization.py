@@ -8,7 +8,8 @@ names, ids, ``response_metadata`` and ``usage_metadata``. Chunks are stored as f
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from langchain_core.messages import (
@@ -68,3 +69,59 @@ def decode_message(raw: str | bytes | dict[str, Any], *, session_id: str) -> Bas
         preview = repr(raw)[:120]
         msg = f"session {session_id!r}: a stored message could not be decoded ({exc}): {preview}"
         raise CorruptMessageError(msg) from exc
+
+
+class DecodeCache:
+    """Bounded, thread-safe cache of decoded messages keyed by their stored text.
+
+    Decoding a message (``json.loads`` + ``messages_from_dict``) costs ~5 us; a turn that loads
+    the newest 1,000 messages would spend ~5 ms on it. Stored rows never change once written,
+    so the decoded form of a given text can be reused. Keying by the text itself (rather than
+    a row id) makes the cache correct even if a table is dropped and recreated, a row is
+    rewritten by hand, or the backend has no row ids at all (Redis lists); a lookup costs one
+    hash of the text. No library offers this: LangChain's histories always decode everything.
+
+    The cached message objects are shared between loads; callers must treat loaded messages
+    as immutable (the lists returned are always fresh).
+
+    Args:
+        max_entries: How many decoded messages to keep (oldest inserted are dropped first).
+        max_item_chars: Texts longer than this are decoded every time, not cached.
+    """
+
+    def __init__(self, max_entries: int = 50_000, max_item_chars: int = 64_000) -> None:
+        self.max_entries = max_entries
+        self.max_item_chars = max_item_chars
+        self._cache: dict[str | bytes, BaseMessage] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def clear(self) -> None:
+        """Drop every cached message."""
+        with self._lock:
+            self._cache.clear()
+
+    def decode_many(self, raws: Iterable[str | bytes], *, session_id: str) -> list[BaseMessage]:
+        """Decode stored texts in order, reusing cached messages.
+
+        Raises:
+            CorruptMessageError: If a text is not a valid encoded message.
+        """
+        get = self._cache.get
+        out: list[BaseMessage] = []
+        for raw in raws:
+            message = get(raw)
+            if message is None:
+                message = decode_message(raw, session_id=session_id)
+                if self.max_entries > 0 and len(raw) <= self.max_item_chars:
+                    self._put(raw, message)
+            out.append(message)
+        return out
+
+    def _put(self, raw: str | bytes, message: BaseMessage) -> None:
+        with self._lock:
+            self._cache[raw] = message
+            while len(self._cache) > self.max_entries:
+                del self._cache[next(iter(self._cache))]
