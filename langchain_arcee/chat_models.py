@@ -33,6 +33,8 @@ from langchain_arcee.transport import (
     AsyncArceeOpenAI,
     AsyncUntypedChatCompletions,
     UntypedChatCompletions,
+    async_http_client,
+    http_client,
 )
 from langchain_arcee.wire import (
     ReasoningField,
@@ -147,20 +149,16 @@ class ChatArcee(BaseChatOpenAI):
             "default_query": self.default_query,
         }
         if self.client is None:
-            sync_http = self.http_client
-            if sync_http is None and self.openai_proxy:
-                import httpx2
-
-                sync_http = httpx2.Client(proxy=self.openai_proxy)
-            self.root_client = ArceeOpenAI(**client_params, http_client=sync_http)
+            self.root_client = ArceeOpenAI(
+                **client_params,
+                http_client=self.http_client or http_client(proxy=self.openai_proxy),
+            )
             self.client = UntypedChatCompletions(self.root_client)
         if self.async_client is None:
-            async_http = self.http_async_client
-            if async_http is None and self.openai_proxy:
-                import httpx2
-
-                async_http = httpx2.AsyncClient(proxy=self.openai_proxy)
-            self.root_async_client = AsyncArceeOpenAI(**client_params, http_client=async_http)
+            self.root_async_client = AsyncArceeOpenAI(
+                **client_params,
+                http_client=self.http_async_client or async_http_client(proxy=self.openai_proxy),
+            )
             self.async_client = AsyncUntypedChatCompletions(self.root_async_client)
         return self
 

@@ -10,6 +10,9 @@ this, hence the small subclass below.
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +24,24 @@ from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 _CHAT_COMPLETIONS_PATH = "/chat/completions"
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~15 ms; share one context, build cheap per-model HTTP clients.
+    import certifi
+
+    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
+
+
+def http_client(*, proxy: str | None = None) -> openai.DefaultHttpxClient:
+    """A new sync HTTP client with the openai defaults, built cheaply on the shared TLS context."""
+    return openai.DefaultHttpxClient(verify=_tls_context(), proxy=proxy)
+
+
+def async_http_client(*, proxy: str | None = None) -> openai.DefaultAsyncHttpxClient:
+    """A new async HTTP client (one per model, so no pool is shared across event loops)."""
+    return openai.DefaultAsyncHttpxClient(verify=_tls_context(), proxy=proxy)
 
 
 def arcee_error_message(status_code: int, body: object) -> str:
