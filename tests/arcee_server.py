@@ -38,6 +38,7 @@ import hashlib
 import itertools
 import json
 import re
+import selectors
 import signal
 import socket
 import sys
@@ -151,6 +152,7 @@ class RecordedRequest:
         headers: Header names lower-cased (last value wins).
         body: The parsed JSON body; ``None`` when empty or not valid JSON.
         route: ``"chat"``, ``"models"`` or ``"other"``.
+        peer_port: The client's port (equal across requests of one kept-alive connection).
     """
 
     method: str
@@ -158,6 +160,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     route: str
+    peer_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -672,32 +675,24 @@ class ArceeTestServer:
         """Bind and start serving in a daemon thread; returns ``self``."""
         if self._httpd is not None:
             return self
-        self._stopping.clear()
-        self._httpd = _HTTPServer((self.host, self._requested_port), _Handler, self)
+        httpd = self._bind()
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"arcee-test-server:{self.port}",
-            daemon=True,
+            target=self._serve, args=(httpd,), name=f"arcee-test-server:{self.port}", daemon=True
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving, end hanging handlers and close every open connection."""
+        """Stop serving at once, end hanging handlers and close every open connection."""
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
         self._stopping.set()
-        httpd.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        httpd.server_close()
+        with contextlib.suppress(OSError):
+            self._wake_signal.send(b"x")
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._close_sockets(httpd)
 
     close = stop
 
@@ -707,17 +702,43 @@ class ArceeTestServer:
         Args:
             on_ready: Called with :attr:`base_url` once the port is bound.
         """
-        self._stopping.clear()
-        self._httpd = httpd = _HTTPServer((self.host, self._requested_port), _Handler, self)
+        httpd = self._bind()
         if on_ready is not None:
             on_ready(self.base_url)
         try:
-            httpd.serve_forever(poll_interval=0.2)
+            self._serve(httpd)
         except KeyboardInterrupt:
             pass
         finally:
+            self._httpd = None
             self._stopping.set()
-            httpd.server_close()
+            self._close_sockets(httpd)
+
+    def _bind(self) -> _HTTPServer:
+        self._stopping.clear()
+        self._waker, self._wake_signal = socket.socketpair()
+        self._httpd = _HTTPServer((self.host, self._requested_port), _Handler, self)
+        return self._httpd
+
+    def _serve(self, httpd: _HTTPServer) -> None:
+        """Accept connections until :meth:`stop` (whose wake-up byte makes it immediate)."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(httpd, selectors.EVENT_READ)
+            selector.register(self._waker, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is httpd and not self._stopping.is_set():
+                        httpd._handle_request_noblock()
+
+    def _close_sockets(self, httpd: _HTTPServer) -> None:
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        httpd.server_close()
+        self._waker.close()
+        self._wake_signal.close()
 
     def __enter__(self) -> ArceeTestServer:
         return self.start()
@@ -1087,7 +1108,10 @@ class _Handler(BaseHTTPRequestHandler):
             if path.startswith("/_test/"):
                 self._send_json(200, app.control(path[len("/_test/") :], body))
                 return
-            app._record(RecordedRequest(method, self.path, headers, body, route), options)
+            app._record(
+                RecordedRequest(method, self.path, headers, body, route, self.client_address[1]),
+                options,
+            )
             expected = {"chat": "POST", "models": "GET"}.get(route)
             if expected is None:
                 raise HTTPError(404, "Not Found")
