@@ -20,11 +20,10 @@ from langchain_arcee.stores.base import (
 
 if TYPE_CHECKING:
     from langchain_arcee.stores.factory import store_from_url
+    from langchain_arcee.stores.memory import InMemoryChatStore
     from langchain_arcee.stores.postgres import PostgresChatStore
     from langchain_arcee.stores.redis import RedisChatStore
     from langchain_arcee.stores.sqlite import SQLiteChatStore
-
-    from langchain_arcee.stores.memory import InMemoryChatStore
 
 _LAZY = {
     "InMemoryChatStore": "langchain_arcee.stores.memory",
