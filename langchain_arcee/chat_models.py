@@ -226,7 +226,9 @@ class ChatArcee(BaseChatOpenAI):
 
     # ------------------------------------------------------------------ response
     def _create_chat_result(
-        self, response: dict[str, Any] | openai.BaseModel, generation_info: dict[str, Any] | None = None
+        self,
+        response: dict[str, Any] | openai.BaseModel,
+        generation_info: dict[str, Any] | None = None,
     ) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
         response_dict = response if isinstance(response, dict) else response.model_dump()
@@ -317,7 +319,10 @@ class ChatArcee(BaseChatOpenAI):
                 self.context_window = info.context_length
                 self.profile = self._resolve_model_profile()
                 return info.context_length
-        msg = f"model {self.model_name!r} is not in Arcee's /models catalogue (or has no context_length)"
+        msg = (
+            f"model {self.model_name!r} is not in Arcee's /models catalogue "
+            "(or the catalogue gives it no context_length)"
+        )
         raise LookupError(msg)
 
     # ------------------------------------------------------------------ structured output

@@ -117,7 +117,7 @@ class UntypedChatCompletions(Completions):
         extra_headers: Headers | None = None,
         extra_query: Query | None = None,
         extra_body: Body | None = None,
-        timeout: float | Any | None | NotGiven = NOT_GIVEN,
+        timeout: float | Any | NotGiven | None = NOT_GIVEN,
         **body: Any,
     ) -> ChatCompletion | Stream[ChatCompletionChunk]:
         """POST ``/chat/completions`` with ``body`` serialized verbatim.
@@ -157,7 +157,7 @@ class AsyncUntypedChatCompletions(AsyncCompletions):
         extra_headers: Headers | None = None,
         extra_query: Query | None = None,
         extra_body: Body | None = None,
-        timeout: float | Any | None | NotGiven = NOT_GIVEN,
+        timeout: float | Any | NotGiven | None = NOT_GIVEN,
         **body: Any,
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """Async POST ``/chat/completions`` with ``body`` serialized verbatim.
