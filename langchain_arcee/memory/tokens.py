@@ -1,0 +1,162 @@
+"""What the adapter learns from the wrapped runnable: its chat model, context window, tokens.
+
+The chat model is found by walking ``RunnableBinding.bound``, ``RunnableSequence.steps`` and
+``RunnableWithFallbacks.runnable``. Its context window is its ``context_window`` attribute
+(``ChatArcee``) or ``profile["max_input_tokens"]``. Tokens are counted by the model's own
+offline counter if it is a ``ChatArcee``, else by
+``langchain_core.messages.utils.count_tokens_approximately`` plus the reasoning text (which
+that function does not see). Counts are cached per message id: stored messages never change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
+from langchain_core.runnables.fallbacks import RunnableWithFallbacks
+
+from langchain_arcee.memory.window import TokenCounter, reasoning_text_length
+
+CHARS_PER_TOKEN = 4.0
+"""Same ratio as ``count_tokens_approximately``."""
+
+T = TypeVar("T")
+
+DEFAULT_REPLY_RESERVE = 4096
+"""Tokens kept for the reply when the model sets no ``max_tokens`` (at most 1/4 window)."""
+
+
+def _children(runnable: Any) -> Iterator[Any]:
+    if isinstance(runnable, RunnableBinding):
+        yield runnable.bound
+    elif isinstance(runnable, RunnableSequence):
+        yield from runnable.steps
+    elif isinstance(runnable, RunnableWithFallbacks):
+        yield runnable.runnable
+
+
+def find_chat_model(runnable: Any, *, max_depth: int = 16) -> BaseChatModel | None:
+    """The first chat model inside a runnable (depth-first), or ``None``.
+
+    Args:
+        runnable: The wrapped runnable.
+        max_depth: How deep to walk nested bindings and sequences.
+    """
+    if isinstance(runnable, BaseChatModel):
+        return runnable
+    if max_depth <= 0:
+        return None
+    for child in _children(runnable):
+        found = find_chat_model(child, max_depth=max_depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _positive_int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def context_window_of(model: Any) -> int | None:
+    """A model's context window: ``context_window`` or ``profile["max_input_tokens"]``."""
+    if model is None:
+        return None
+    window = _positive_int(getattr(model, "context_window", None))
+    if window is not None:
+        return window
+    profile = getattr(model, "profile", None)
+    if isinstance(profile, dict):
+        return _positive_int(profile.get("max_input_tokens"))
+    return None
+
+
+def reply_reserve_of(model: Any, context_window: int) -> int:
+    """Tokens to keep free for the reply: the model's ``max_tokens`` if set.
+
+    Otherwise :data:`DEFAULT_REPLY_RESERVE`, but at most a quarter of the window.
+    """
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = _positive_int(getattr(model, name, None))
+        if value is not None:
+            return value
+    return min(DEFAULT_REPLY_RESERVE, context_window // 4)
+
+
+def is_chat_arcee(model: object) -> bool:
+    """Whether ``model`` is a ``ChatArcee`` (by class name, so no import is needed)."""
+    return any(cls.__name__ == "ChatArcee" for cls in type(model).__mro__)
+
+
+def approximate_tokens(message: BaseMessage) -> int:
+    """``count_tokens_approximately`` of one message plus its reasoning text."""
+    reasoning = reasoning_text_length(message)
+    return count_tokens_approximately([message]) + math.ceil(reasoning / CHARS_PER_TOKEN)
+
+
+def base_counter_for(runnable: Runnable[Any, Any] | None) -> TokenCounter:
+    """The per-message counter for a runnable's model (``ChatArcee``'s own, else approximate)."""
+    model = find_chat_model(runnable)
+    if model is not None and is_chat_arcee(model):
+        arcee: Any = model
+
+        def count_with_model(message: BaseMessage) -> int:
+            return int(arcee.get_num_tokens_from_messages([message]))
+
+        return count_with_model
+    return approximate_tokens
+
+
+class PerMessageCache(Generic[T]):
+    """Caches a function of a message by message id (bounded; oldest entries evicted first).
+
+    Stored messages never change, so a token count (or a stripped copy) computed once per id
+    stays valid. Messages without an id are computed every time.
+
+    Args:
+        compute: The function to cache.
+        max_entries: Cache size bound.
+    """
+
+    def __init__(self, compute: Callable[[BaseMessage], T], max_entries: int = 100_000) -> None:
+        self._compute = compute
+        self._max_entries = max_entries
+        self._cache: dict[str, T] = {}
+
+    def __call__(self, message: BaseMessage) -> T:
+        """The (cached) result for ``message``."""
+        key = message.id
+        if key is None:
+            return self._compute(message)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        result = self._compute(message)
+        if len(self._cache) >= self._max_entries:
+            for old in list(self._cache)[: self._max_entries // 2]:
+                del self._cache[old]
+        self._cache[key] = result
+        return result
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "DEFAULT_REPLY_RESERVE",
+    "PerMessageCache",
+    "approximate_tokens",
+    "base_counter_for",
+    "context_window_of",
+    "find_chat_model",
+    "is_chat_arcee",
+    "reply_reserve_of",
+]

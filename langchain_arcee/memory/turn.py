@@ -1,0 +1,216 @@
+"""What a turn is: its input messages, the runnable's input, and the messages it produced.
+
+Pure functions shared by the sync and async paths of the adapter. Input and output shapes are
+those of ``RunnableWithMessageHistory``:
+
+* input: ``str``, a message, a list of messages, or a ``dict`` holding one of those under
+  ``input_messages_key`` (history either merged into that key, or under
+  ``history_messages_key``);
+* output: ``str``, a message, a list of messages, or a ``dict`` holding one of those under
+  ``output_messages_key``.
+
+Every message sent (history and input) carries an id, so the messages a runnable *produced*
+are the output messages whose ids were not sent. That makes runnables that echo the whole
+conversation back (LangGraph agents, tool loops) store only the new messages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    BaseMessageChunk,
+    HumanMessage,
+    message_chunk_to_message,
+)
+
+
+def with_id(message: BaseMessage) -> BaseMessage:
+    """``message`` if it has an id, else a shallow copy with a fresh one (never mutates)."""
+    if message.id:
+        return message
+    return message.model_copy(update={"id": str(uuid.uuid4())})
+
+
+def as_message(message: BaseMessage) -> BaseMessage:
+    """A full message (chunks are converted) with an id, ready to store."""
+    if isinstance(message, BaseMessageChunk):
+        message = message_chunk_to_message(message)
+    return with_id(message)
+
+
+def _pluck(value: dict[str, Any], key: str | None, default_key: str) -> Any:
+    if key:
+        return value[key]
+    if len(value) == 1:
+        return next(iter(value.values()))
+    return value[default_key]
+
+
+def to_input_messages(value: Any) -> list[BaseMessage]:
+    """Normalize one input value (``str``, message, list or tuple of messages) to messages.
+
+    Raises:
+        ValueError: For any other type.
+    """
+    if isinstance(value, str):
+        return [HumanMessage(content=value)]
+    if isinstance(value, BaseMessage):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        if value and isinstance(value[0], list):
+            if len(value) != 1:
+                msg = f"Expected a single list of messages. Got {value}."
+                raise ValueError(msg)
+            return list(value[0])
+        return list(value)
+    msg = f"Expected str, BaseMessage, list[BaseMessage], or tuple[BaseMessage]. Got {value!r}."
+    raise ValueError(msg)
+
+
+def to_output_messages(value: Any, output_messages_key: str | None) -> list[BaseMessage]:
+    """Normalize a runnable's output to messages (RWMH's rules).
+
+    Raises:
+        ValueError: If the output holds no messages.
+    """
+    if isinstance(value, dict):
+        key = output_messages_key or (next(iter(value)) if len(value) == 1 else "output")
+        if key not in value and "generations" in value:
+            value = value["generations"][0][0]["message"]
+        elif key not in value:
+            msg = (
+                f"The runnable's output has no key {key!r} (keys: {sorted(value)}); "
+                "set output_messages_key."
+            )
+            raise ValueError(msg)
+        else:
+            value = value[key]
+    if isinstance(value, str):
+        return [AIMessage(content=value)]
+    if isinstance(value, BaseMessage):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    msg = f"Expected str, BaseMessage, list[BaseMessage], or tuple[BaseMessage]. Got {value!r}."
+    raise ValueError(msg)
+
+
+@dataclass
+class TurnInput:
+    """A turn's input, normalized.
+
+    Attributes:
+        original: The value the caller passed.
+        messages: The input messages, each with an id.
+        keep_raw_value: True if the runnable should get the caller's raw input value (a
+            ``str`` under ``input_messages_key`` when history has its own key).
+    """
+
+    original: Any
+    messages: list[BaseMessage]
+    keep_raw_value: bool = False
+
+
+def read_turn_input(value: Any, input_messages_key: str | None) -> TurnInput:
+    """Extract the input messages of a call.
+
+    Raises:
+        ValueError: If the input holds no messages, or ``input_messages_key`` is missing.
+    """
+    raw = value
+    if isinstance(value, dict):
+        try:
+            raw = _pluck(value, input_messages_key, "input")
+        except KeyError:
+            key = input_messages_key or "input"
+            msg = f"The input has no key {key!r} (keys: {sorted(value)}); set input_messages_key."
+            raise ValueError(msg) from None
+    messages = [with_id(m) for m in to_input_messages(raw)]
+    return TurnInput(original=value, messages=messages, keep_raw_value=isinstance(raw, str))
+
+
+def build_runnable_input(
+    turn: TurnInput,
+    history: list[BaseMessage],
+    *,
+    input_messages_key: str | None,
+    history_messages_key: str | None,
+) -> Any:
+    """The value the wrapped runnable gets: history placed as RWMH places it.
+
+    Args:
+        turn: The normalized input.
+        history: The history window to send (messages with ids).
+        input_messages_key: Key of the input messages in a dict input.
+        history_messages_key: Key for history in a dict input (history kept separate).
+    """
+    if history_messages_key:
+        updated = dict(turn.original)
+        updated[history_messages_key] = history
+        if input_messages_key and not turn.keep_raw_value:
+            updated[input_messages_key] = turn.messages
+        return updated
+    messages = history + turn.messages
+    if input_messages_key and isinstance(turn.original, dict):
+        updated = dict(turn.original)
+        updated[input_messages_key] = messages
+        return updated
+    return messages
+
+
+def new_messages(
+    turn: TurnInput,
+    sent: Iterable[BaseMessage],
+    output: Any,
+    output_messages_key: str | None,
+) -> list[BaseMessage]:
+    """The messages a turn adds to the session: its input plus what the runnable produced.
+
+    Output messages whose id was sent (history echoed back) are left out; chunks become full
+    messages; every stored message gets an id.
+
+    Args:
+        turn: The normalized input.
+        sent: Every message sent (history and input).
+        output: The runnable's (aggregated) output.
+        output_messages_key: Key of the messages in a dict output.
+    """
+    sent_ids = {m.id for m in sent}
+    produced = [
+        as_message(m)
+        for m in to_output_messages(output, output_messages_key)
+        if m.id is None or m.id not in sent_ids
+    ]
+    return [*turn.messages, *produced]
+
+
+@dataclass
+class StreamAggregator:
+    """Accumulates a stream's chunks into the output the stream stands for.
+
+    Chunks that support ``+`` (message chunks, strings, ``AddableDict``) are added; otherwise
+    (e.g. full-state dicts from a LangGraph ``values`` stream) the newest chunk wins.
+    """
+
+    value: Any = None
+    started: bool = False
+
+    def add(self, chunk: Any) -> None:
+        """Fold in one chunk."""
+        if not self.started:
+            self.value, self.started = chunk, True
+            return
+        try:
+            self.value = self.value + chunk
+        except TypeError:
+            self.value = chunk
+
+    def output(self) -> Any:
+        """The aggregated output; an empty list (nothing produced) if there were no chunks."""
+        return self.value if self.started else []

@@ -1,0 +1,370 @@
+"""Fitting a conversation's history to the model's context window (pure functions, no I/O).
+
+The history sent with a turn is the newest suffix of the stored conversation that fits a token
+budget::
+
+    budget = context_window - reply_reserve
+
+and must hold the pinned system message, the new input and the kept history. Rules (Arcee's
+guidance for truncating a conversation):
+
+* whole oldest turns are dropped first; a turn starts at a ``HumanMessage``;
+* an ``AIMessage`` with ``tool_calls`` is never separated from its ``ToolMessage`` results
+  (the history sent never starts with an orphan ``ToolMessage``);
+* a leading ``SystemMessage`` of the conversation is always kept;
+* the new input is always kept; if it does not fit on its own,
+  :class:`ContextWindowExceededError` is raised (nothing is cut silently).
+
+The store keeps everything: the window trims what is *sent*, never what is *stored*.
+
+Loading is planned here too, but without doing I/O: :func:`plan_window` is a generator that
+yields :class:`LoadNewest` / :class:`LoadHead` requests and receives the messages, so the sync
+and async adapters drive the same logic with their own I/O. It asks for a modest number of
+newest messages first and grows the request (x4) only while the budget is not full and older
+messages exist, so a turn's cost does not grow with how long the conversation is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+TokenCounter = Callable[[BaseMessage], int]
+"""Counts the tokens of one message."""
+
+ReasoningRetention = Literal["all", "current_turn"]
+
+REASONING_KEYS = ("reasoning_content", "reasoning")
+"""``additional_kwargs`` keys that hold an assistant message's reasoning."""
+
+DEFAULT_INITIAL_LOAD = 256
+"""How many newest messages the first read of a turn asks the store for."""
+
+GROWTH_FACTOR = 4
+
+
+class ContextWindowExceededError(ValueError):
+    """The new input (with the pinned system message) does not fit the context window.
+
+    Attributes:
+        input_tokens: Tokens of the new input and the pinned system message.
+        budget: Tokens available for them (context window minus the reply reserve).
+        context_window: The model's context window.
+        reply_reserve: Tokens kept free for the reply.
+    """
+
+    def __init__(
+        self, *, input_tokens: int, budget: int, context_window: int, reply_reserve: int
+    ) -> None:
+        self.input_tokens = input_tokens
+        self.budget = budget
+        self.context_window = context_window
+        self.reply_reserve = reply_reserve
+        super().__init__(
+            f"The input needs {input_tokens} tokens but only {budget} are available "
+            f"(context window {context_window} - {reply_reserve} reserved for the reply); "
+            "shorten the input or lower the reply reserve. Nothing was sent or stored."
+        )
+
+
+@dataclass(frozen=True)
+class WindowBudget:
+    """The token limits a turn's messages must fit.
+
+    Attributes:
+        context_window: The model's context window in tokens.
+        reply_reserve: Tokens kept free for the model's reply.
+    """
+
+    context_window: int
+    reply_reserve: int
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens available to everything sent (system, history, input)."""
+        return self.context_window - self.reply_reserve
+
+
+@dataclass(frozen=True)
+class WindowFit:
+    """Result of fitting history to a budget.
+
+    Attributes:
+        messages: The history to send, oldest first (pinned system message included).
+        budget_full: True if an older complete turn was left out (for tokens or the message
+            cap), i.e. loading more history could not add anything.
+    """
+
+    messages: list[BaseMessage]
+    budget_full: bool
+
+
+@dataclass(frozen=True)
+class LoadNewest:
+    """Request: the newest ``last`` messages of the session (all if ``None``)."""
+
+    last: int | None
+
+
+@dataclass(frozen=True)
+class LoadHead:
+    """Request: the session's first message (a list of at most one message)."""
+
+
+LoadRequest = LoadNewest | LoadHead
+WindowPlan = Generator[LoadRequest, list[BaseMessage], list[BaseMessage]]
+
+
+def split_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
+    """Split messages into turns; each turn starts at a ``HumanMessage``.
+
+    A ``HumanMessage`` that arrives while tool calls of the preceding ``AIMessage`` still wait
+    for their ``ToolMessage`` results does not start a turn, so a tool-call group is never split.
+    Messages before the first turn start form a leading segment of their own.
+
+    Args:
+        messages: Messages oldest first.
+
+    Returns:
+        The segments, oldest first; concatenated they equal ``messages``.
+    """
+    segments: list[list[BaseMessage]] = []
+    current: list[BaseMessage] = []
+    pending: set[str | None] = set()
+    for message in messages:
+        if isinstance(message, HumanMessage) and not pending and current:
+            segments.append(current)
+            current = []
+        if isinstance(message, AIMessage):
+            pending = {call.get("id") for call in message.tool_calls}
+        elif isinstance(message, ToolMessage):
+            pending.discard(message.tool_call_id)
+        current.append(message)
+    if current:
+        segments.append(current)
+    return segments
+
+
+def fit_history(
+    history: Sequence[BaseMessage],
+    input_messages: Sequence[BaseMessage],
+    count: TokenCounter,
+    *,
+    budget: WindowBudget | None,
+    max_messages: int | None = None,
+    head: BaseMessage | None = None,
+) -> WindowFit:
+    """Choose the newest whole turns of ``history`` that fit the budget.
+
+    Args:
+        history: Stored messages, oldest first. If ``head`` is given, ``history`` is a suffix
+            of the conversation (older messages exist) and its leading partial turn is dropped.
+        input_messages: The new input; always sent, counted against the budget.
+        count: Token counter for one message.
+        budget: The limits, or ``None`` to keep every whole turn (subject to
+            ``max_messages``).
+        max_messages: Send at most this many history messages (the pinned system message
+            included), or ``None`` for no cap.
+        head: The conversation's first message when ``history`` does not start with it;
+            it is pinned if it is a ``SystemMessage``.
+
+    Returns:
+        The history to send and whether the budget was full.
+
+    Raises:
+        ContextWindowExceededError: If the input and the pinned system message alone exceed
+            the budget.
+    """
+    partial = head is not None
+    pinned: BaseMessage | None = None
+    rest: Sequence[BaseMessage] = history
+    if partial:
+        if isinstance(head, SystemMessage):
+            pinned = head
+    elif history and isinstance(history[0], SystemMessage):
+        pinned, rest = history[0], history[1:]
+
+    segments = split_turns(rest)
+    if partial and segments and not isinstance(segments[0][0], HumanMessage):
+        segments = segments[1:]  # the tail of a turn whose start was not loaded
+
+    remaining_tokens = budget.prompt_tokens if budget is not None else None
+    remaining_messages = max_messages
+    if remaining_tokens is not None:
+        fixed = sum(count(m) for m in input_messages)
+        if pinned is not None:
+            fixed += count(pinned)
+        if fixed > remaining_tokens:
+            assert budget is not None
+            raise ContextWindowExceededError(
+                input_tokens=fixed,
+                budget=budget.prompt_tokens,
+                context_window=budget.context_window,
+                reply_reserve=budget.reply_reserve,
+            )
+        remaining_tokens -= fixed
+    if pinned is not None and remaining_messages is not None:
+        remaining_messages = max(remaining_messages - 1, 0)
+
+    kept = 0  # number of newest segments kept
+    for segment in reversed(segments):
+        if remaining_messages is not None:
+            if len(segment) > remaining_messages:
+                break
+            remaining_messages -= len(segment)
+        if remaining_tokens is not None:
+            tokens = sum(count(m) for m in segment)
+            if tokens > remaining_tokens:
+                break
+            remaining_tokens -= tokens
+        kept += 1
+
+    selected: list[BaseMessage] = [pinned] if pinned is not None else []
+    for segment in segments[len(segments) - kept :]:
+        selected.extend(segment)
+    return WindowFit(messages=selected, budget_full=kept < len(segments))
+
+
+def plan_window(
+    input_messages: Sequence[BaseMessage],
+    count: TokenCounter,
+    *,
+    budget: WindowBudget | None,
+    max_messages: int | None = None,
+    initial_load: int = DEFAULT_INITIAL_LOAD,
+) -> WindowPlan:
+    """Plan the reads that fetch a turn's history window (sans I/O).
+
+    Yields :class:`LoadNewest` / :class:`LoadHead` requests; the driver sends back the
+    messages read. Each read asks for one message more than it needs, to learn whether older
+    messages exist without a separate count. With no budget and no cap, everything is read
+    once; otherwise reads start at ``initial_load`` (or the cap) and grow x4, up to the cap,
+    only while every loaded whole turn fits and older messages exist.
+
+    Args:
+        input_messages: The new input (always sent).
+        count: Token counter for one message.
+        budget: The limits, or ``None`` for no token limit.
+        max_messages: Cap on history messages sent, or ``None``.
+        initial_load: Size of the first read when there is a token budget.
+
+    Returns:
+        (as the generator's return value) The history to send, oldest first.
+
+    Raises:
+        ContextWindowExceededError: If the input alone does not fit.
+    """
+    if budget is None and max_messages is None:
+        everything = yield LoadNewest(None)
+        return fit_history(everything, input_messages, count, budget=None).messages
+
+    if budget is None:
+        wanted = max_messages
+    else:
+        wanted = min(initial_load, max_messages) if max_messages else initial_load
+    assert wanted is not None
+    head: BaseMessage | None = None
+    head_loaded = False
+    while True:
+        loaded = yield LoadNewest(wanted + 1)
+        older_exist = len(loaded) > wanted
+        if older_exist:
+            loaded = loaded[1:]
+            if not head_loaded:
+                first = yield LoadHead()
+                head, head_loaded = (first[0] if first else None), True
+        fit = fit_history(
+            loaded,
+            input_messages,
+            count,
+            budget=budget,
+            max_messages=max_messages,
+            head=head if older_exist else None,
+        )
+        at_cap = max_messages is not None and wanted >= max_messages
+        if not older_exist or fit.budget_full or at_cap:
+            return fit.messages
+        wanted *= GROWTH_FACTOR
+        if max_messages is not None:
+            wanted = min(wanted, max_messages)
+
+
+def has_reasoning(message: BaseMessage) -> bool:
+    """Whether an assistant message carries reasoning text."""
+    if not isinstance(message, AIMessage):
+        return False
+    if any(key in message.additional_kwargs for key in REASONING_KEYS):
+        return True
+    return isinstance(message.content, list) and any(
+        isinstance(block, dict) and block.get("type") in ("reasoning", "thinking")
+        for block in message.content
+    )
+
+
+def without_reasoning(message: BaseMessage) -> BaseMessage:
+    """A shallow copy of an assistant message without its reasoning (others unchanged).
+
+    The message id is kept, so the copy still identifies the stored message.
+    """
+    if not has_reasoning(message):
+        return message
+    kwargs = {k: v for k, v in message.additional_kwargs.items() if k not in REASONING_KEYS}
+    update: dict[str, object] = {"additional_kwargs": kwargs}
+    if isinstance(message.content, list):
+        update["content"] = [
+            block
+            for block in message.content
+            if not (isinstance(block, dict) and block.get("type") in ("reasoning", "thinking"))
+        ]
+    return message.model_copy(update=update)
+
+
+def current_turn_start(messages: Sequence[BaseMessage]) -> int:
+    """Index where the current turn starts: the last ``HumanMessage`` (0 if none)."""
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return index
+    return 0
+
+
+def apply_reasoning_retention(
+    history: Sequence[BaseMessage],
+    input_messages: Sequence[BaseMessage],
+    retention: ReasoningRetention,
+    strip: Callable[[BaseMessage], BaseMessage] = without_reasoning,
+) -> list[BaseMessage]:
+    """Drop reasoning from assistant messages of earlier turns in the history to send.
+
+    Args:
+        history: The history window, oldest first.
+        input_messages: The new input. If it holds a ``HumanMessage`` the whole history is
+            earlier turns; otherwise (e.g. tool results) the history's last turn continues.
+        retention: ``"all"`` keeps everything (Arcee's guidance); ``"current_turn"`` strips
+            reasoning from assistant messages before the current turn.
+        strip: Returns a message without its reasoning (lets callers cache copies).
+
+    Returns:
+        The history to send (the input list is not modified).
+    """
+    if retention == "all":
+        return list(history)
+    if any(isinstance(m, HumanMessage) for m in input_messages):
+        cutoff = len(history)
+    else:
+        cutoff = current_turn_start(history)
+    return [strip(m) if i < cutoff else m for i, m in enumerate(history)]
+
+
+def reasoning_text_length(message: BaseMessage) -> int:
+    """Characters of reasoning an assistant message carries in ``additional_kwargs``."""
+    if not isinstance(message, AIMessage):
+        return 0
+    total = 0
+    for key in REASONING_KEYS:
+        value = message.additional_kwargs.get(key)
+        if isinstance(value, str):
+            total += len(value)
+    return total
