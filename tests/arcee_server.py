@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -393,7 +393,7 @@ def plausible_arguments(tool: Mapping[str, Any], text: str) -> dict[str, Any]:
 
 def _chosen_tool(body: Mapping[str, Any], text: str, keyword_tools: bool) -> Mapping[str, Any]:
     """Return the tool the echo policy calls, or ``{}`` for none."""
-    tools = body.get("tools") or []
+    tools: list[dict[str, Any]] = body.get("tools") or []
     choice = body.get("tool_choice", "auto")
     if not tools or choice == "none":
         return {}
@@ -467,7 +467,11 @@ def _tokens(chars: int) -> int:
 
 
 def _prompt_chars(messages: Sequence[Mapping[str, Any]]) -> int:
-    return sum(len(text_of(m.get("content"))) + 4 for m in messages)
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        total += 4 + (len(content) if isinstance(content, str) else len(text_of(content)))
+    return total
 
 
 @dataclass(frozen=True)
@@ -486,7 +490,7 @@ class _Turn:
 def _resolve_turn(
     reply: Reply, body: Mapping[str, Any], digest: str, options: ServerOptions
 ) -> _Turn:
-    calls = []
+    calls: list[dict[str, Any]] = []
     for index, call in enumerate(reply.tool_calls):
         args = call.get("arguments", {})
         call_id = (
@@ -529,6 +533,12 @@ def _resolve_turn(
         finish_reason=reply.finish_reason or ("tool_calls" if calls else "stop"),
         usage=usage,
     )
+
+
+class _Prepared(NamedTuple):
+    turn: _Turn
+    stream: bool
+    include_usage: bool
 
 
 def completion_json(turn: _Turn, reasoning_field: str | None) -> dict[str, Any]:
@@ -667,6 +677,13 @@ class ArceeTestServer:
         self._connections: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._options: ServerOptions
+        self._responder: Responder | None
+        self._queue: deque[Reply]
+        self._faults: list[_FaultSlot]
+        self._requests: list[RecordedRequest]
+        self._counts: dict[str, int]
+        self._produced: dict[str, str]
         self._reset_state()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -728,7 +745,7 @@ class ArceeTestServer:
             while not self._stopping.is_set():
                 for key, _ in selector.select():
                     if key.fileobj is httpd and not self._stopping.is_set():
-                        httpd._handle_request_noblock()
+                        httpd.handle_request()  # ready: accepts without waiting
 
     def _close_sockets(self, httpd: _HTTPServer) -> None:
         with self._lock:
@@ -861,11 +878,11 @@ class ArceeTestServer:
     def _reset_state(self) -> None:
         self._options = self._initial_options
         self._responder = self._initial_responder
-        self._queue: deque[Reply] = deque()
-        self._faults: list[_FaultSlot] = []
-        self._requests: list[RecordedRequest] = []
-        self._counts: dict[str, int] = {}
-        self._produced: dict[str, str] = {}
+        self._queue = deque()
+        self._faults = []
+        self._requests = []
+        self._counts = {}
+        self._produced = {}
 
     # -- inspection --------------------------------------------------------------------------
 
@@ -948,7 +965,7 @@ class ArceeTestServer:
                         "server produced for that message",
                     )
 
-    def prepare_chat(self, body: Any, raw: bytes, options: ServerOptions) -> tuple[_Turn, bool]:
+    def prepare_chat(self, body: Any, raw: bytes, options: ServerOptions) -> _Prepared:
         """Validate a chat request and produce its turn.
 
         Args:
@@ -957,7 +974,7 @@ class ArceeTestServer:
             options: The options snapshot for this request.
 
         Returns:
-            The turn and whether the usage chunk is to be streamed.
+            The turn, whether to stream it and whether to send the usage chunk.
 
         Raises:
             HTTPError: When the request is invalid.
@@ -984,7 +1001,7 @@ class ArceeTestServer:
                 self._produced[_turn_key(turn)] = turn.reasoning
         stream_options = body.get("stream_options") or {}
         include_usage = bool(stream_options.get("include_usage")) and options.stream_usage
-        return turn, include_usage
+        return _Prepared(turn, bool(body.get("stream")), include_usage)
 
     def _next_reply(self, body: dict[str, Any], thinks: bool, options: ServerOptions) -> Reply:
         with self._lock:
@@ -1129,11 +1146,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if bad_json:
                 raise HTTPError(422, "JSON decode error: request body is not valid JSON")
-            turn, include_usage = app.prepare_chat(body, raw, options)
-            if body.get("stream"):
-                self._send_stream(turn, options, include_usage)
+            prepared = app.prepare_chat(body, raw, options)
+            if prepared.stream:
+                self._send_stream(prepared.turn, options, prepared.include_usage)
             else:
-                self._send_json(200, completion_json(turn, options.reasoning_field))
+                self._send_json(200, completion_json(prepared.turn, options.reasoning_field))
         except HTTPError as err:
             self._send_json(err.status, {"detail": err.detail})
         except OSError:

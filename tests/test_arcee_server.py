@@ -307,6 +307,22 @@ def test_strict_reasoning_requires_reasoning_back(client, arcee_server):
     assert "differs" in detail(info.value)
 
 
+def test_strict_reasoning_on_tool_call_turns(client, arcee_server):
+    arcee_server.set_option(strict_reasoning=True)
+    first = raw_message(chat(client, [user("weather in Rome?")], tools=[WEATHER_TOOL]))
+    call = first["tool_calls"][0]
+    assistant = {"role": "assistant", "content": "", "tool_calls": [call]}
+    history = [
+        user("weather in Rome?"),
+        assistant,
+        {"role": "tool", "tool_call_id": call["id"], "content": "Hot"},
+    ]
+    with pytest.raises(openai.BadRequestError):
+        chat(client, history, tools=[WEATHER_TOOL])
+    assistant["reasoning_content"] = first["reasoning_content"]
+    assert "Hot" in chat(client, history, tools=[WEATHER_TOOL]).choices[0].message.content
+
+
 # -- faults ----------------------------------------------------------------------------------
 
 
@@ -436,12 +452,26 @@ def test_reset_restores_constructor_state(client, arcee_server):
     assert "reasoning_content" in raw_message(chat(client, [user("x")]))
 
 
-def test_large_body_and_keep_alive(client, arcee_server):
+def test_large_body_and_keep_alive(arcee_server):
+    # The openai SDK's typed transform costs ~1 s for 10,000 messages; post the body raw.
     messages = [user(f"message {i}") for i in range(10_000)]
-    for _ in range(2):
-        content = chat(client, messages).choices[0].message.content
+    body = json.dumps({"model": MODEL, "messages": messages}).encode()
+    headers = {"Authorization": "Bearer t", "Content-Type": "application/json"}
+    with httpx2.Client(base_url=arcee_server.base_url, headers=headers) as http:
+        replies = [http.post("/chat/completions", content=body).json() for _ in range(3)]
+    content = replies[-1]["choices"][0]["message"]["content"]
     assert content.endswith("(history: 10000 messages)")
-    assert len({r.peer_port for r in arcee_server.requests}) == 1  # one reused connection
+    assert len(arcee_server.last_request.body["messages"]) == 10_000
+    assert len({r.peer_port for r in arcee_server.requests}) == 1  # one kept-alive connection
+
+
+async def test_async_client_stream(arcee_server):
+    async with openai.AsyncOpenAI(base_url=arcee_server.base_url, api_key="t") as client:
+        stream = await client.chat.completions.create(
+            model=MODEL, messages=[user("async")], stream=True
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in stream])
+    assert text == "You said: async (history: 1 messages)"
 
 
 def test_out_of_process_server_and_control_routes():
