@@ -367,7 +367,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         with session.lock.hold():
             turn = read_turn_input(value, self.input_messages_key)
             runnable_input, sent = self._prepare(turn, self._load_window(session.io, turn))
-            aggregator = StreamAggregator()
+            aggregator = StreamAggregator(self.output_messages_key)
             for chunk in self.runnable.stream(runnable_input, config, **kwargs):
                 aggregator.add(chunk)
                 yield chunk
@@ -386,7 +386,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         async with session.lock.ahold():
             turn = read_turn_input(value, self.input_messages_key)
             runnable_input, sent = self._prepare(turn, await self._aload_window(session.io, turn))
-            aggregator = StreamAggregator()
+            aggregator = StreamAggregator(self.output_messages_key)
             async for chunk in self.runnable.astream(runnable_input, config, **kwargs):
                 aggregator.add(chunk)
                 yield chunk

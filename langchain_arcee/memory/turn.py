@@ -181,36 +181,63 @@ def new_messages(
         output: The runnable's (aggregated) output.
         output_messages_key: Key of the messages in a dict output.
     """
-    sent_ids = {m.id for m in sent}
-    produced = [
-        as_message(m)
-        for m in to_output_messages(output, output_messages_key)
-        if m.id is None or m.id not in sent_ids
-    ]
+    seen_ids = {m.id for m in sent}
+    produced: list[BaseMessage] = []
+    for message in to_output_messages(output, output_messages_key):
+        if message.id is not None:
+            if message.id in seen_ids:
+                continue  # sent history echoed back, or a repeated update
+            seen_ids.add(message.id)
+        produced.append(as_message(message))
     return [*turn.messages, *produced]
 
 
-@dataclass
 class StreamAggregator:
     """Accumulates a stream's chunks into the output the stream stands for.
 
     Chunks that support ``+`` (message chunks, strings, ``AddableDict``) are added; otherwise
-    (e.g. full-state dicts from a LangGraph ``values`` stream) the newest chunk wins.
+    (e.g. full-state dicts of a LangGraph ``stream_mode="values"`` stream) the newest chunk
+    wins. Dict chunks without ``output_messages_key`` but with node updates holding it
+    (LangGraph's default ``stream_mode="updates"``: ``{node: {key: [...]}}``) contribute the
+    messages of every update, in order.
+
+    Args:
+        output_messages_key: Key of the messages in a dict output.
     """
 
-    value: Any = None
-    started: bool = False
+    def __init__(self, output_messages_key: str | None = None) -> None:
+        self.output_messages_key = output_messages_key
+        self.value: Any = None
+        self.started = False
+        self._updates: list[Any] | None = None
+
+    def _node_updates(self, chunk: Any) -> list[Any] | None:
+        key = self.output_messages_key
+        if not key or not isinstance(chunk, dict) or key in chunk:
+            return None
+        updates = [v[key] for v in chunk.values() if isinstance(v, dict) and key in v]
+        if not updates and self._updates is None:
+            return None
+        messages: list[Any] = []
+        for update in updates:
+            messages.extend(update if isinstance(update, (list, tuple)) else [update])
+        return messages
 
     def add(self, chunk: Any) -> None:
         """Fold in one chunk."""
-        if not self.started:
+        updates = self._node_updates(chunk)
+        if updates is not None:
+            self._updates = [*(self._updates or []), *updates]
+        elif not self.started:
             self.value, self.started = chunk, True
-            return
-        try:
-            self.value = self.value + chunk
-        except TypeError:
-            self.value = chunk
+        else:
+            try:
+                self.value = self.value + chunk
+            except TypeError:
+                self.value = chunk
 
     def output(self) -> Any:
         """The aggregated output; an empty list (nothing produced) if there were no chunks."""
+        if self._updates is not None:
+            return {self.output_messages_key: self._updates}
         return self.value if self.started else []
