@@ -54,6 +54,17 @@ DEFAULT_TIMEOUT_SECONDS = 300.0
 _PROVIDER = "arcee"
 
 
+def _choice_messages(response: dict[str, Any] | openai.BaseModel) -> list[dict[str, Any]]:
+    # Reasoning is a non-OpenAI field: it lives in the SDK model's extras (no second model_dump).
+    if isinstance(response, dict):
+        return [choice.get("message") or {} for choice in response.get("choices") or []]
+    messages = []
+    for choice in getattr(response, "choices", None) or []:
+        message = getattr(choice, "message", None)
+        messages.append(dict(getattr(message, "model_extra", None) or {}))
+    return messages
+
+
 class ChatArcee(BaseChatOpenAI):
     r"""Arcee AI chat models (Trinity and the others served by Arcee's API).
 
@@ -209,7 +220,10 @@ class ChatArcee(BaseChatOpenAI):
     def _get_request_payload(
         self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        messages = self._convert_input(input_).to_messages()
+        if isinstance(input_, list) and all(isinstance(m, BaseMessage) for m in input_):
+            messages = input_  # already messages (the usual case): skip re-validating the history
+        else:
+            messages = self._convert_input(input_).to_messages()
         payload = {**self._default_params, **kwargs}
         if stop is not None:
             payload["stop"] = stop
@@ -231,13 +245,12 @@ class ChatArcee(BaseChatOpenAI):
         generation_info: dict[str, Any] | None = None,
     ) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
-        response_dict = response if isinstance(response, dict) else response.model_dump()
-        for generation, choice in zip(
-            result.generations, response_dict.get("choices") or [], strict=False
+        for generation, choice_message in zip(
+            result.generations, _choice_messages(response), strict=False
         ):
             message = generation.message
             message.response_metadata["model_provider"] = _PROVIDER
-            reasoning = reasoning_from_response(choice.get("message") or {})
+            reasoning = reasoning_from_response(choice_message)
             if reasoning is not None:
                 message.additional_kwargs["reasoning_content"] = reasoning
             if (

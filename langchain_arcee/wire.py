@@ -58,8 +58,12 @@ def reasoning_of(message: BaseMessage) -> str | None:
     Looks in ``additional_kwargs`` (``reasoning_content`` or ``reasoning``, as this package and
     langchain-deepseek store it), then in standard ``reasoning`` content blocks.
     """
-    for key in REASONING_KEYS:
-        value = message.additional_kwargs.get(key)
+    extras = message.additional_kwargs
+    if extras:
+        value = extras.get("reasoning_content")
+        if isinstance(value, str):
+            return value
+        value = extras.get("reasoning")
         if isinstance(value, str):
             return value
     if isinstance(message.content, list):
@@ -110,18 +114,50 @@ def _tool_call_to_wire(call: Mapping[str, Any], *, raw_args: bool = False) -> di
 
 
 def _assistant_to_wire(message: AIMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
-    wire: dict[str, Any] = {"role": "assistant", "content": text_of(message.content)}
+    content = message.content
+    wire: dict[str, Any] = {
+        "role": "assistant",
+        "content": content if isinstance(content, str) else text_of(content),
+    }
     if message.name:
         wire["name"] = message.name
-    tool_calls = [_tool_call_to_wire(call) for call in message.tool_calls]
-    tool_calls += [_tool_call_to_wire(call, raw_args=True) for call in message.invalid_tool_calls]
-    if tool_calls:
-        wire["tool_calls"] = tool_calls
+    if message.tool_calls or message.invalid_tool_calls:
+        wire["tool_calls"] = [_tool_call_to_wire(call) for call in message.tool_calls] + [
+            _tool_call_to_wire(call, raw_args=True) for call in message.invalid_tool_calls
+        ]
     reasoning = reasoning_of(message)
     if reasoning is not None:
         for field in reasoning_fields:
             wire[field] = reasoning
     return wire
+
+
+def _user_to_wire(message: BaseMessage) -> dict[str, Any]:
+    return {"role": "user", "content": _user_content(message.content)}
+
+
+def _system_to_wire(message: BaseMessage) -> dict[str, Any]:
+    content = message.content
+    return {"role": "system", "content": content if isinstance(content, str) else text_of(content)}
+
+
+def _tool_to_wire(message: ToolMessage) -> dict[str, Any]:
+    # Tool results must be strings; keep the id that pairs them with their call.
+    content = message.content
+    text = content if isinstance(content, str) else text_of(content) or json.dumps(content)
+    return {"role": "tool", "content": text, "tool_call_id": message.tool_call_id}
+
+
+def _chat_to_wire(message: ChatMessage) -> dict[str, Any]:
+    return {"role": message.role, "content": text_of(message.content)}
+
+
+_CONVERTERS: dict[type, Any] = {
+    HumanMessage: _user_to_wire,
+    SystemMessage: _system_to_wire,
+    ToolMessage: _tool_to_wire,
+    ChatMessage: _chat_to_wire,
+}
 
 
 def to_arcee_message(message: BaseMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
@@ -139,24 +175,19 @@ def to_arcee_message(message: BaseMessage, reasoning_fields: Sequence[str]) -> d
     """
     if isinstance(message, AIMessage):
         return _assistant_to_wire(message, reasoning_fields)
-    if isinstance(message, HumanMessage):
-        wire: dict[str, Any] = {"role": "user", "content": _user_content(message.content)}
-    elif isinstance(message, SystemMessage):
-        wire = {"role": "system", "content": text_of(message.content)}
-    elif isinstance(message, ToolMessage):
-        # Tool results must be strings; keep the id that pairs them with their call.
-        content = message.content
-        text = content if isinstance(content, str) else text_of(content) or json.dumps(content)
-        return {"role": "tool", "content": text, "tool_call_id": message.tool_call_id}
-    elif isinstance(message, ChatMessage):
-        wire = {"role": message.role, "content": text_of(message.content)}
-    elif isinstance(message, FunctionMessage):
-        msg = "FunctionMessage (legacy function calling) is not supported; use ToolMessage"
+    converter = _CONVERTERS.get(type(message))
+    if converter is None:
+        converter = next(
+            (fn for cls, fn in _CONVERTERS.items() if isinstance(message, cls)), None
+        )
+    if converter is None:
+        if isinstance(message, FunctionMessage):
+            msg = "FunctionMessage (legacy function calling) is not supported; use ToolMessage"
+        else:
+            msg = f"cannot send a {type(message).__name__} to Arcee"
         raise TypeError(msg)
-    else:
-        msg = f"cannot send a {type(message).__name__} to Arcee"
-        raise TypeError(msg)
-    if message.name:
+    wire: dict[str, Any] = converter(message)
+    if message.name and wire["role"] != "tool":
         wire["name"] = message.name
     return wire
 

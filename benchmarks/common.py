@@ -1,0 +1,85 @@
+"""Shared pieces of the benchmark scripts: an out-of-process loopback server and timing."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def loopback_server(*extra_args: str) -> Iterator[str]:
+    """Run ``tests.arcee_server`` in its own process (so it does not share our GIL).
+
+    Yields:
+        The server's base URL.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.arcee_server", "--port", "0", "--print-url", "--no-record",
+         *extra_args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError(f"loopback server did not start: {url!r}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def conversation(n_messages: int, *, with_reasoning: bool = True) -> list[BaseMessage]:
+    """A realistic history of ``n_messages`` (user/assistant pairs; assistants think)."""
+    messages: list[BaseMessage] = []
+    for i in range(n_messages // 2):
+        messages.append(HumanMessage(f"Question {i}: how does part {i} of the system work?"))
+        reasoning = {"reasoning_content": f"Thinking about part {i}. " * 8} if with_reasoning else {}
+        messages.append(
+            AIMessage(
+                f"Part {i} works by passing messages along. " * 6,
+                additional_kwargs=reasoning,
+                id=f"ai-{i}",
+            )
+        )
+    if n_messages % 2:
+        messages.append(HumanMessage("One more question?"))
+    return messages
+
+
+def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn`` in milliseconds over ``repeat`` runs (GC paused per run)."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+        gc.enable()
+    return statistics.median(samples)
+
+
+def interleaved_medians(
+    candidates: dict[str, Callable[[], object]], repeat: int, rounds: int = 3
+) -> dict[str, float]:
+    """Median per candidate, measuring them in alternating rounds so drift hits all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            samples[name].append(median_ms(fn, max(1, repeat // rounds)))
+    return {name: statistics.median(values) for name, values in samples.items()}
