@@ -24,8 +24,16 @@ def loopback_server(*extra_args: str) -> Iterator[str]:
         The server's base URL.
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.arcee_server", "--port", "0", "--print-url", "--no-record",
-         *extra_args],
+        [
+            sys.executable,
+            "-m",
+            "tests.arcee_server",
+            "--port",
+            "0",
+            "--print-url",
+            "--no-record",
+            *extra_args,
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -46,7 +54,8 @@ def conversation(n_messages: int, *, with_reasoning: bool = True) -> list[BaseMe
     messages: list[BaseMessage] = []
     for i in range(n_messages // 2):
         messages.append(HumanMessage(f"Question {i}: how does part {i} of the system work?"))
-        reasoning = {"reasoning_content": f"Thinking about part {i}. " * 8} if with_reasoning else {}
+        thought = f"Thinking about part {i}. " * 8
+        reasoning = {"reasoning_content": thought} if with_reasoning else {}
         messages.append(
             AIMessage(
                 f"Part {i} works by passing messages along. " * 6,

@@ -67,8 +67,10 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     with loopback_server("--accept-any-model") as base_url:
         rows = measure(base_url, sizes, args.repeat)
-    print(f"{'messages':>8} {'raw ms':>8} {'ChatArcee ms':>12} {'ChatOpenAI ms':>13} "
-          f"{'Arcee/raw':>9} {'OpenAI/Arcee':>12}")
+    print(
+        f"{'messages':>8} {'raw ms':>8} {'ChatArcee ms':>12} {'ChatOpenAI ms':>13} "
+        f"{'Arcee/raw':>9} {'OpenAI/Arcee':>12}"
+    )
     for row in rows:
         print(
             f"{row['messages']:>8} {row['raw']:>8.2f} {row['arcee']:>12.2f} "
