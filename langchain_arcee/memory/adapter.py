@@ -106,10 +106,11 @@ class RunnableWithMemory(Runnable[Any, Any]):
             ``profile["max_input_tokens"]``); if unknown, history is not trimmed by tokens.
         reply_reserve: Tokens kept free for the reply. Default: the model's ``max_tokens``,
             else 4096 (at most a quarter of the window).
-        max_history_messages: Send at most this many history messages (also the first read
-            size, so a turn never reads more than this from the store).
-        initial_history_messages: Size of the first read when only a token budget limits
-            the window; reads grow x4 while the budget is not full.
+        max_history_messages: Send at most this many history messages; a turn never reads
+            more than this (+1) from the store.
+        initial_history_messages: Size of the first read (at most ``max_history_messages``);
+            reads grow x4, up to ``max_history_messages``, only while the token budget is not
+            full and older messages exist.
         reasoning_retention: ``"all"`` (default, Arcee's guidance) sends every earlier
             assistant message's reasoning back; ``"current_turn"`` strips reasoning from
             assistant messages of earlier turns in what is sent (not from the store).

@@ -40,9 +40,9 @@ async def test_missing_session_key_async() -> None:
 
 def test_wrong_type_and_empty_session_key() -> None:
     chat = RunnableWithMemory(ScriptedChatModel(), InMemoryChatStore())
-    with pytest.raises(TypeError, match="session_id.*str.*int"):
+    with pytest.raises(TypeError, match=r"session_id.*str.*int"):
         chat.invoke("hi", {"configurable": {"session_id": 42}})
-    with pytest.raises(ValueError, match="session_id.*non-empty"):
+    with pytest.raises(ValueError, match=r"session_id.*non-empty"):
         chat.invoke("hi", {"configurable": {"session_id": ""}})
 
 
@@ -55,8 +55,8 @@ def test_composite_keys_with_store_history_factory() -> None:
     chat = RunnableWithMemory(ScriptedChatModel(), factory, history_factory_config=[USER, CONV])
     chat.invoke("a", {"configurable": {"user_id": "u", "conversation_id": "1"}})
     chat.invoke("b", {"configurable": {"user_id": "u", "conversation_id": "2"}})
-    assert [m.content for m in store.load("u/1")][0] == "a"
-    assert [m.content for m in store.load("u/2")][0] == "b"
+    assert store.load("u/1")[0].content == "a"
+    assert store.load("u/2")[0].content == "b"
     with pytest.raises(ValueError, match="conversation_id"):
         chat.invoke("c", {"configurable": {"user_id": "u"}})
     assert {"user_id", "conversation_id"} <= {s.id for s in chat.config_specs}
