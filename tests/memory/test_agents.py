@@ -164,3 +164,14 @@ def test_tool_results_as_input_continue_the_turn() -> None:
     chat.invoke([ToolMessage("3", tool_call_id=reply.tool_calls[0]["id"])], cfg())
     assert kinds(store.load("s1")) == ["Human", "AI(calls)", "Tool", "AI"]
     assert_valid_request(model.requests[1])
+
+
+def test_create_agent_stream_mode_values() -> None:
+    store = InMemoryChatStore()
+    agent = create_agent(ScriptedChatModel(replies=agent_script()), [add])
+    chat = RunnableWithMemory(
+        agent, store, input_messages_key="messages", output_messages_key="messages"
+    )
+    for text in ("add", "more"):
+        list(chat.stream({"messages": [HumanMessage(text)]}, cfg(), stream_mode="values"))
+    assert kinds(store.load("s1")) == TURN_1 + TURN_2

@@ -313,3 +313,43 @@ def test_config_specs_and_schema() -> None:
         ScriptedChatModel(), InMemoryChatStore(), input_messages_key="q", history_messages_key="h"
     )
     assert "q" in keyed.get_input_schema().model_json_schema()["properties"]
+
+
+# ---- I/O discipline -----------------------------------------------------------------------
+class SpyStore(InMemoryChatStore):
+    def __init__(self) -> None:
+        super().__init__(max_messages_per_session=None)
+        self.calls: list[tuple[str, int | None]] = []
+
+    def load(self, session_id, *, last=None):  # type: ignore[no-untyped-def]
+        self.calls.append(("load", last))
+        return super().load(session_id, last=last)
+
+    async def aload(self, session_id, *, last=None):  # type: ignore[no-untyped-def]
+        self.calls.append(("aload", last))
+        return super().load(session_id, last=last)
+
+    def append(self, session_id, messages):  # type: ignore[no-untyped-def]
+        self.calls.append(("append", len(messages)))
+        super().append(session_id, messages)
+
+    async def aappend(self, session_id, messages):  # type: ignore[no-untyped-def]
+        self.calls.append(("aappend", len(messages)))
+        super().append(session_id, messages)
+
+
+async def test_async_paths_do_only_async_io() -> None:
+    store = SpyStore()
+    chat = RunnableWithMemory(ScriptedChatModel(), store, max_history_messages=100)
+    await chat.ainvoke("hi", cfg())
+    [c async for c in chat.astream("hi", cfg())]
+    assert store.calls == [("aload", 101), ("aappend", 2)] * 2
+
+
+def test_reads_do_not_grow_with_stored_length() -> None:
+    store = SpyStore()
+    store.append("s1", [HumanMessage(f"q{i}", id=f"q{i}") for i in range(10_000)])
+    store.calls.clear()
+    chat = RunnableWithMemory(ScriptedChatModel(), store, max_history_messages=1000)
+    chat.invoke("hi", cfg())
+    assert [c for c in store.calls if c[0] == "load"] == [("load", 1001)]
