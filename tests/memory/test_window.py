@@ -262,3 +262,27 @@ def test_reasoning_retention_keeps_current_turn_when_input_continues_it() -> Non
     assert sent[3].additional_kwargs["reasoning_content"] == "think"
     assert apply_reasoning_retention(history, [HumanMessage("3")], "all") == history
     assert old.additional_kwargs == {"reasoning_content": "old"}  # never mutated
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    history=conversation(),
+    window=st.integers(60, 600),
+    initial=st.integers(1, 6),
+    cap=st.one_of(st.none(), st.integers(1, 30)),
+)
+def test_growing_reads_select_the_same_window_as_a_full_read(
+    history: list[BaseMessage], window: int, initial: int, cap: int | None
+) -> None:
+    new_input = [HumanMessage("q", id="input")]
+    budget = WindowBudget(context_window=window, reply_reserve=0)
+    try:
+        expected = fit_history(history, new_input, tokens, budget=budget, max_messages=cap)
+    except ContextWindowExceededError:
+        return
+    plan = plan_window(new_input, tokens, budget=budget, max_messages=cap, initial_load=initial)
+    sent, requests = drive(plan, history)
+    assert sent == expected.messages
+    for request in requests:
+        if isinstance(request, LoadNewest) and cap is not None:
+            assert request.last is not None and request.last <= cap + 1
