@@ -2,7 +2,8 @@
 
 Cassettes live in the repo's top-level ``cassettes/`` folder. Requests match on method, path and
 **body** (not host or port: a cassette recorded against the loopback server keeps its true
-``127.0.0.1`` address and still replays for a client pointed at Arcee's URL), so a replay whose conversation history differs from the recorded one fails loudly
+``127.0.0.1`` address and still replays for a client pointed at Arcee's URL), so a replay
+whose conversation history differs from the recorded one fails loudly
 (``CannotOverwriteExistingCassetteException``): that is what proves history was injected. The
 ``authorization`` header (and the SDK's ``x-stainless-*`` noise) is never written.
 """
