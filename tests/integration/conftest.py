@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.arcee_server import ArceeTestServer
-from tests.cassette_config import CASSETTE_DIR, body_matcher, vcr_config as project_vcr_config
+from tests.cassette_config import CASSETTE_DIR, body_matcher
+from tests.cassette_config import vcr_config as project_vcr_config
 
 REPLAY_KEY = "replay-only-dummy-key"
 
