@@ -19,7 +19,7 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import ensure_config
+from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_config_specs
 from langchain_core.utils.pydantic import create_model_v2
 from pydantic import BaseModel
@@ -318,7 +318,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
         with session.lock.hold():
             turn = read_turn_input(value, self.input_messages_key)
             runnable_input, sent = self._prepare(turn, self._load_window(session.io, turn))
-            output = self.runnable.invoke(runnable_input, config, **kwargs)
+            child = patch_config(config, callbacks=run_manager.get_child())
+            output = self.runnable.invoke(runnable_input, child, **kwargs)
             session.io.append(self._turn_messages(turn, sent, output))
         return output
 
@@ -333,7 +334,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
         async with session.lock.ahold():
             turn = read_turn_input(value, self.input_messages_key)
             runnable_input, sent = self._prepare(turn, await self._aload_window(session.io, turn))
-            output = await self.runnable.ainvoke(runnable_input, config, **kwargs)
+            child = patch_config(config, callbacks=run_manager.get_child())
+            output = await self.runnable.ainvoke(runnable_input, child, **kwargs)
             await session.io.aappend(self._turn_messages(turn, sent, output))
         return output
 
@@ -369,7 +371,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
             turn = read_turn_input(value, self.input_messages_key)
             runnable_input, sent = self._prepare(turn, self._load_window(session.io, turn))
             aggregator = StreamAggregator(self.output_messages_key)
-            for chunk in self.runnable.stream(runnable_input, config, **kwargs):
+            child = patch_config(config, callbacks=run_manager.get_child())
+            for chunk in self.runnable.stream(runnable_input, child, **kwargs):
                 aggregator.add(chunk)
                 yield chunk
             # Reached only when the stream completed: abandoned/failed streams store nothing.
@@ -388,7 +391,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
             turn = read_turn_input(value, self.input_messages_key)
             runnable_input, sent = self._prepare(turn, await self._aload_window(session.io, turn))
             aggregator = StreamAggregator(self.output_messages_key)
-            async for chunk in self.runnable.astream(runnable_input, config, **kwargs):
+            child = patch_config(config, callbacks=run_manager.get_child())
+            async for chunk in self.runnable.astream(runnable_input, child, **kwargs):
                 aggregator.add(chunk)
                 yield chunk
             await session.io.aappend(self._turn_messages(turn, sent, aggregator.output()))
