@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from langchain_arcee import stores
 from langchain_arcee.catalog import ArceeModelInfo, alist_models, list_models
 from langchain_arcee.chat_models import ChatArcee
 
@@ -19,20 +19,15 @@ if TYPE_CHECKING:
         store_from_url,
     )
 
-_LAZY = {
-    "RunnableWithMemory": "langchain_arcee.memory",
-    "ChatStore": "langchain_arcee.stores",
-    "InMemoryChatStore": "langchain_arcee.stores",
-    "SQLiteChatStore": "langchain_arcee.stores",
-    "PostgresChatStore": "langchain_arcee.stores",
-    "RedisChatStore": "langchain_arcee.stores",
-    "store_from_url": "langchain_arcee.stores",
-}
-
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    # Stores and memory load on first use, so optional drivers are only needed when used.
+    if name == "RunnableWithMemory":
+        from langchain_arcee.memory import RunnableWithMemory
+
+        return RunnableWithMemory
+    if name in stores.__all__:
+        return getattr(stores, name)
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
 

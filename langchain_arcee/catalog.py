@@ -49,24 +49,18 @@ def is_thinking_model(model: str) -> bool:
     return any(marker in lowered for marker in THINKING_MODEL_MARKERS)
 
 
+def _first_set(explicit: str | None, env_vars: tuple[str, ...]) -> str | None:
+    return explicit or next((os.environ[n] for n in env_vars if os.environ.get(n)), None)
+
+
 def resolve_api_key(explicit: str | None = None) -> str | None:
     """The API key: ``explicit``, else ``ARCEE_API_KEY``, else ``ARCEEAI_API_KEY``."""
-    if explicit:
-        return explicit
-    for name in API_KEY_ENV_VARS:
-        if value := os.environ.get(name):
-            return value
-    return None
+    return _first_set(explicit, API_KEY_ENV_VARS)
 
 
 def resolve_base_url(explicit: str | None = None) -> str:
     """The base URL: ``explicit``, else ``ARCEE_API_BASE``/``ARCEE_BASE_URL``, else Arcee's."""
-    if explicit:
-        return explicit
-    for name in BASE_URL_ENV_VARS:
-        if value := os.environ.get(name):
-            return value
-    return DEFAULT_BASE_URL
+    return _first_set(explicit, BASE_URL_ENV_VARS) or DEFAULT_BASE_URL
 
 
 def missing_key_message() -> str:

@@ -74,38 +74,63 @@ def arcee_error_message(status_code: int, body: object) -> str:
     return f"Arcee API error {status_code}: {text or 'no error message in the response'}"
 
 
-class ArceeOpenAI(openai.OpenAI):
+class _ArceeClientMixin:
+    """What both Arcee clients change in the openai clients."""
+
+    organization: str | None
+    project: str | None
+
+    def _forget_openai_identity(self) -> None:
+        # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID into headers; Arcee has neither.
+        self.organization = None
+        self.project = None
+
+    def _make_status_error(
+        self, err_msg: str, *, body: object, response: Any
+    ) -> openai.APIStatusError:
+        message = arcee_error_message(response.status_code, body)
+        error: openai.APIStatusError = super()._make_status_error(  # type: ignore[misc]
+            message, body=body, response=response
+        )
+        return error
+
+
+class ArceeOpenAI(_ArceeClientMixin, openai.OpenAI):
     """``openai.OpenAI`` for Arcee: no ``OPENAI_*`` leakage, errors carry Arcee's message."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID into headers; Arcee has neither.
-        self.organization = None
-        self.project = None
-
-    def _make_status_error(
-        self, err_msg: str, *, body: object, response: Any
-    ) -> openai.APIStatusError:
-        return super()._make_status_error(
-            arcee_error_message(response.status_code, body), body=body, response=response
-        )
+        self._forget_openai_identity()
 
 
-class AsyncArceeOpenAI(openai.AsyncOpenAI):
+class AsyncArceeOpenAI(_ArceeClientMixin, openai.AsyncOpenAI):
     """``openai.AsyncOpenAI`` for Arcee: no ``OPENAI_*`` leakage, Arcee's error messages."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID into headers; Arcee has neither.
-        self.organization = None
-        self.project = None
+        self._forget_openai_identity()
 
-    def _make_status_error(
-        self, err_msg: str, *, body: object, response: Any
-    ) -> openai.APIStatusError:
-        return super()._make_status_error(
-            arcee_error_message(response.status_code, body), body=body, response=response
-        )
+
+def _untyped_post_arguments(
+    body: dict[str, Any],
+    extra_headers: Headers | None,
+    extra_query: Query | None,
+    extra_body: Body | None,
+    timeout: float | Any | NotGiven | None,
+) -> dict[str, Any]:
+    """Arguments of the client's ``_post`` for a verbatim chat-completions body."""
+    return {
+        "body": body,
+        "options": make_request_options(
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeout=timeout,
+            security={"bearer_auth": True},
+        ),
+        "cast_to": ChatCompletion,
+        "stream": bool(body.get("stream")),
+    }
 
 
 class UntypedChatCompletions(Completions):
@@ -132,19 +157,9 @@ class UntypedChatCompletions(Completions):
         Returns:
             A ``ChatCompletion``, or a ``Stream`` of chunks when ``body["stream"]`` is true.
         """
-        return self._post(
-            _CHAT_COMPLETIONS_PATH,
-            body=body,
-            options=make_request_options(
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeout=timeout,
-                security={"bearer_auth": True},
-            ),
-            cast_to=ChatCompletion,
-            stream=bool(body.get("stream")),
-            stream_cls=Stream[ChatCompletionChunk],
+        arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
+        return self._post(  # type: ignore[no-any-return]
+            _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
         )
 
 
@@ -160,29 +175,8 @@ class AsyncUntypedChatCompletions(AsyncCompletions):
         timeout: float | Any | NotGiven | None = NOT_GIVEN,
         **body: Any,
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
-        """Async POST ``/chat/completions`` with ``body`` serialized verbatim.
-
-        Args:
-            extra_headers: Extra HTTP headers.
-            extra_query: Extra query parameters.
-            extra_body: Extra JSON properties merged into the body.
-            timeout: Per-request timeout override.
-            **body: The JSON body.
-
-        Returns:
-            A ``ChatCompletion``, or an ``AsyncStream`` of chunks when streaming.
-        """
-        return await self._post(
-            _CHAT_COMPLETIONS_PATH,
-            body=body,
-            options=make_request_options(
-                extra_headers=extra_headers,
-                extra_query=extra_query,
-                extra_body=extra_body,
-                timeout=timeout,
-                security={"bearer_auth": True},
-            ),
-            cast_to=ChatCompletion,
-            stream=bool(body.get("stream")),
-            stream_cls=AsyncStream[ChatCompletionChunk],
+        """Async POST ``/chat/completions`` with ``body`` serialized verbatim (see the sync one)."""
+        arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
+        return await self._post(  # type: ignore[no-any-return]
+            _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
         )
