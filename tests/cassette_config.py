@@ -110,6 +110,8 @@ def make_vcr(record_mode: str = "none") -> Any:
     import vcr
 
     config = vcr_config(record_mode)
+    # A per-cassette option (use_cassette / pytest-recording), not a VCR() argument.
+    config.pop("allow_playback_repeats", None)
     recorder = vcr.VCR(**config)
     recorder.register_matcher("json_body", body_matcher)
     return recorder
