@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -39,4 +41,82 @@ def arcee_server_shared(arcee_server_session: ArceeTestServer) -> Iterator[Arcee
 
 # ============================================================================================
 # End of loopback Arcee server fixtures
+# ============================================================================================
+
+
+# ============================================================================================
+# Service fixtures: PostgreSQL and Redis (owner: conversation stores, tests/stores/)
+# ============================================================================================
+# Tests that need a server skip with a clear reason when it is not reachable, unless
+# ARCEE_REQUIRE_SERVICES=1 (CI), where an unreachable server fails the test instead.
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _service_unavailable(name: str, url: str, env: str, error: BaseException) -> None:
+    reason = f"{name} not reachable at {url}: set {env} or start the server ({error})"
+    if os.environ.get("ARCEE_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@functools.cache
+def _probe_postgres(url: str) -> BaseException | None:
+    try:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url).set(drivername="postgresql")
+        conninfo = parsed.render_as_string(hide_password=False)
+        with psycopg.connect(conninfo, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return exc
+    return None
+
+
+@functools.cache
+def _probe_redis(url: str) -> BaseException | None:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=3)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        return exc
+    return None
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """URL of the test PostgreSQL server (``ARCEE_TEST_POSTGRES_URL``); skips if unreachable.
+
+    Tests must isolate themselves (unique table prefix or session ids) and clean up.
+    """
+    url = os.environ.get("ARCEE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    error = _probe_postgres(url)
+    if error is not None:
+        _service_unavailable("PostgreSQL", url, "ARCEE_TEST_POSTGRES_URL", error)
+    return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """URL of the test Redis server (``ARCEE_TEST_REDIS_URL``); skips if unreachable.
+
+    Tests must isolate themselves (unique key prefix or session ids) and clean up.
+    """
+    url = os.environ.get("ARCEE_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    error = _probe_redis(url)
+    if error is not None:
+        _service_unavailable("Redis", url, "ARCEE_TEST_REDIS_URL", error)
+    return url
+
+
+# ============================================================================================
+# End of service fixtures
 # ============================================================================================

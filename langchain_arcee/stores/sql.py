@@ -40,6 +40,7 @@ from sqlalchemy import (
     delete,
     exists,
     insert,
+    inspect,
     or_,
     select,
 )
@@ -128,6 +129,7 @@ class SQLChatStore(ChatStore):
         self._owns_engine = engine is None
         self._owns_async_engine = async_engine is None
         self._engine_lock = threading.Lock()
+        self._schema_lock = threading.Lock()
         self._sync_ready = False
         self._async_ready = False
         self._cache = DecodeCache(max_entries=cache_size)
@@ -213,22 +215,47 @@ class SQLChatStore(ChatStore):
                     self._async_engine = self._create_async_engine()
         return self._async_engine
 
-    def _ddl(self) -> _Work:
-        work: _Work = [(stmt, None) for stmt in self._ddl_prelude()]
-        for table in (self.sessions, self.messages):
-            work.append((CreateTable(table, if_not_exists=True), None))
+    def _create_schema_on(self, conn: Connection) -> None:
+        """Create the tables and indexes if absent, in the caller's transaction.
+
+        Existence is checked after the dialect's DDL lock is taken and before any ``CREATE``:
+        on PostgreSQL even ``CREATE INDEX IF NOT EXISTS`` locks the table (blocking, even
+        deadlocking, concurrent appends), so nothing is issued when the tables exist.
+        """
+        for stmt in self._ddl_prelude():
+            conn.execute(stmt)
+        inspector = inspect(conn)
+        if all(inspector.has_table(t.name, schema=self.schema) for t in self._tables()):
+            return
+        for table in self._tables():
+            conn.execute(CreateTable(table, if_not_exists=True))
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                work.append((CreateIndex(index, if_not_exists=True), None))
-        return work
+                conn.execute(CreateIndex(index, if_not_exists=True))
+
+    def _tables(self) -> tuple[Table, Table]:
+        return (self.sessions, self.messages)
 
     def create_schema(self) -> None:
         """Create the tables and indexes if absent (done automatically on first use)."""
-        self._run(self._ddl(), "-", lambda _: None, write=False, ensure=False)
-        self._sync_ready = True
+        with self._schema_lock:
+            if self._sync_ready:
+                return
+            try:
+                with self.engine.begin() as conn:
+                    self._create_schema_on(conn)
+            except SQLAlchemyError as exc:
+                msg = f"creating the tables of {self!r} failed: {exc}"
+                raise StoreError(msg) from exc
+            self._sync_ready = True
 
     async def acreate_schema(self) -> None:
         """Async :meth:`create_schema`."""
-        await self._arun(self._ddl(), "-", lambda _: None, write=False, ensure=False)
+        try:
+            async with self.async_engine.begin() as conn:
+                await conn.run_sync(self._create_schema_on)
+        except SQLAlchemyError as exc:
+            msg = f"creating the tables of {self!r} failed: {exc}"
+            raise StoreError(msg) from exc
         self._async_ready = True
 
     def drop_tables(self) -> None:
@@ -244,10 +271,9 @@ class SQLChatStore(ChatStore):
         finish: Callable[[Any], _T],
         *,
         write: bool,
-        ensure: bool = True,
     ) -> _T:
         """Run statements in one transaction; ``finish`` gets the last statement's result."""
-        if ensure and not self._sync_ready:
+        if not self._sync_ready:
             self.create_schema()
         try:
             with self.engine.begin() as conn:
@@ -267,10 +293,9 @@ class SQLChatStore(ChatStore):
         finish: Callable[[Any], _T],
         *,
         write: bool,
-        ensure: bool = True,
     ) -> _T:
         """Async :meth:`_run`."""
-        if ensure and not self._async_ready:
+        if not self._async_ready:
             await self.acreate_schema()
         try:
             async with self.async_engine.begin() as conn:

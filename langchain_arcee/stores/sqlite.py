@@ -105,6 +105,10 @@ class SQLiteChatStore(SQLChatStore):
         # SQLite has one writer per database: take the write lock before the first statement.
         return _BEGIN_IMMEDIATE
 
+    def _ddl_prelude(self) -> list[Executable]:
+        # Check-then-create atomically across processes sharing the file.
+        return [_BEGIN_IMMEDIATE]
+
     def _upsert_session(
         self, session_id: str, now: datetime, expires_at: datetime | None, added: int
     ) -> Executable:
