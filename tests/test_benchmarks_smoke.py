@@ -1,0 +1,64 @@
+"""The benchmark scripts run end to end in a tiny configuration and print their ratio lines.
+
+Only that they complete and report is checked here, never the targets: timings on a shared CI
+machine are too noisy to assert on. Run the full benchmarks by hand (see the README).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.loopback
+
+
+def run_module(module: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, f"{module} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_model_overhead_runs() -> None:
+    out = run_module("benchmarks.model_overhead", "--sizes", "10,100", "--repeat", "2")
+    assert "At 100 messages: ChatArcee/raw = " in out
+    assert "ChatOpenAI/ChatArcee = " in out
+
+
+def test_memory_overhead_runs(tmp_path: Path) -> None:
+    has_matplotlib = importlib.util.find_spec("matplotlib") is not None
+    plot = tmp_path / "per_turn_time.png" if has_matplotlib else None
+    out = run_module(
+        "benchmarks.memory_overhead",
+        *("--sizes", "10,1000,3000", "--repeat", "2", "--rounds", "2", "--rwmh-max", "1000"),
+        *("--sessions", "3", "--turns", "4", "--plot", str(plot) if plot else ""),
+        *("--json", str(tmp_path / "rows.json")),
+    )
+    for line in (
+        "[1] memory: 3000 vs 10 stored = ",
+        "[1] sqlite: 3000 vs 10 stored = ",
+        "[1] memory: 3000 vs 1000 stored",
+        "[1] sqlite: 3000 vs 1000 stored",
+        "[2] at 1000 messages: memory/raw = ",
+        "[2] at 1000 messages: sqlite/raw = ",
+        "[3] at 1000 messages: RWMH+ChatOpenAI / memory adapter = ",
+    ):
+        assert line in out, out
+    # Losing or misordering a message is a correctness failure, not noise: assert it.
+    assert "[4] memory: 3 concurrent sessions x 4 turns" in out, out
+    assert "[4] sqlite: 3 concurrent sessions x 4 turns" in out, out
+    assert out.count("lost or misordered: 0 problems (PASS)") == 2, out
+    assert (tmp_path / "rows.json").exists()
+    if plot is not None:
+        assert plot.stat().st_size > 0
