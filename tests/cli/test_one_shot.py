@@ -164,3 +164,31 @@ def test_default_store_lives_in_arcee_chat_home(cli: Cli) -> None:
     again = cli.run("-m", "again", "--session", "h", store=False)
     assert again.returncode == 0
     assert texts(cli.sent_messages(-1))[0] == ("user", "remember me")
+
+
+@pytest.mark.postgres
+def test_store_flag_takes_a_postgres_url(cli: Cli, postgres_url: str) -> None:
+    _resume_through_store_url(cli, postgres_url)
+
+
+@pytest.mark.redis
+def test_store_flag_takes_a_redis_url(cli: Cli, redis_url: str) -> None:
+    _resume_through_store_url(cli, redis_url)
+
+
+def _resume_through_store_url(cli: Cli, url: str) -> None:
+    from uuid import uuid4
+
+    from langchain_arcee.stores import store_from_url
+
+    session = f"cli-{uuid4().hex}"
+    try:
+        for question in ("first", "second"):
+            result = cli.run("-m", question, "--session", session, "--store", url, store=False)
+            assert result.returncode == 0, result.stderr
+        assert texts(cli.sent_messages(-1))[0] == ("user", "first")
+    finally:
+        store = store_from_url(url)
+        assert store.count(session) == 4
+        store.delete(session)
+        store.close()
