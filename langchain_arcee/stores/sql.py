@@ -193,8 +193,19 @@ class SQLChatStore(ChatStore):
         return []
 
     def _check_session_id(self, session_id: str) -> str:
-        """Validate a session id for this backend (override to reject what it can't store)."""
-        return check_session_id(session_id)
+        """Validate a session id for this backend (override to reject what it can't store).
+
+        Raises:
+            TypeError: If it is not a string.
+            ValueError: If it is empty or not encodable as UTF-8 (a lone surrogate).
+        """
+        check_session_id(session_id)
+        try:
+            session_id.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = f"session_id is not valid unicode (lone surrogate?): {session_id!r}"
+            raise ValueError(msg) from exc
+        return session_id
 
     # ---- engines ----------------------------------------------------------------------
     @property

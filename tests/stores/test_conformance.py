@@ -320,12 +320,15 @@ def test_concurrent_threads_never_interleave(backend: Backend) -> None:
     s = sid()
     workers, turns, size = 8, 15, 3
     errors: list[BaseException] = []
+    snapshots: list[list[BaseMessage]] = []
 
     def work(w: int) -> None:
         try:
             for t in range(turns):
                 store.append(s, turn(f"w{w}t{t}", size))
                 store.load(s, last=5)
+                if t % 3 == 0:
+                    snapshots.append(store.load(s))
         except BaseException as exc:
             errors.append(exc)
 
@@ -336,8 +339,14 @@ def test_concurrent_threads_never_interleave(backend: Backend) -> None:
         thread.join()
     assert errors == []
     expected = {f"w{w}t{t}" for w in range(workers) for t in range(turns)}
-    assert_turns_contiguous(store.load(s), size, expected)
+    final = store.load(s)
+    assert_turns_contiguous(final, size, expected)
     assert store.count(s) == workers * turns * size
+    # Every read saw a prefix of the final order: a later turn never showed up before an
+    # earlier one committed (ids follow commit order within a session).
+    for snapshot in snapshots:
+        assert len(snapshot) % size == 0
+        assert snapshot == final[: len(snapshot)]
 
 
 async def test_concurrent_tasks_never_interleave(backend: Backend) -> None:
@@ -416,3 +425,10 @@ def test_property_round_trip(backend: Backend, batch: list[BaseMessage]) -> None
     assert store.load(s) == expected
     assert store.load(s, last=2) == expected[-2:]
     store.clear(s)
+
+
+async def test_unencodable_session_id_is_a_value_error(api: Api, backend: Backend) -> None:
+    if backend.name == "memory":
+        pytest.skip("the memory store keeps any str")
+    with pytest.raises(ValueError, match="unicode"):
+        await api.append("bad \ud800", [HumanMessage("x")])

@@ -1,0 +1,40 @@
+"""Redis-specific behaviour: key layout, injected clients, atomic turns."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+import redis.asyncio as aredis
+from langchain_core.messages import HumanMessage
+
+from langchain_arcee.stores.redis import RedisChatStore
+
+pytestmark = pytest.mark.redis
+
+
+async def test_keys_cannot_collide_and_clients_are_injectable(redis_url: str) -> None:
+    prefix = "t" + uuid.uuid4().hex[:10] + ":"
+    client = redis.Redis.from_url(redis_url)
+    async_client = aredis.Redis.from_url(redis_url)
+    store = RedisChatStore(client=client, async_client=async_client, key_prefix=prefix)
+    try:
+        ids = ["a", "a:*", "a:", "*", "m:a", "sessions", "ü 空 \x00"]
+        keys = {store.messages_key(i) for i in ids}
+        assert len(keys) == len(ids)
+        assert all(k.startswith(prefix.encode() + b"m:") for k in keys)
+        assert all(b"*" not in k[len(prefix) :] for k in keys)
+        for n, session_id in enumerate(ids):
+            await store.aappend(session_id, [HumanMessage(str(n))])
+        assert [store.load(i)[0].content for i in ids] == [str(n) for n in range(len(ids))]
+        # Only this store's keys exist: one list per session and the index.
+        stored = set(client.scan_iter(match=f"{prefix}*"))
+        assert stored == keys | {store.index_key}
+        await store.aclose()
+        assert client.ping() and await async_client.ping()  # injected clients left open
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()
+        await async_client.aclose()
