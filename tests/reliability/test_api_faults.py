@@ -1,0 +1,153 @@
+"""API faults through the real openai client, ChatArcee and RunnableWithMemory, over every store.
+
+Each fault must surface as a clear exception carrying Arcee's message, be retried only where
+it should (counted on the server), leave the stored conversation exactly as it was, and leave
+the session usable: the next turn works and sees exactly the history stored before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import openai
+import pytest
+
+from langchain_arcee import ChatArcee
+from langchain_arcee.memory import RunnableWithMemory
+from tests.arcee_server import ArceeTestServer
+from tests.reliability.faults import API_FAULTS, TRANSIENT_FAULTS, ApiFault, expected_requests
+from tests.reliability.support import (
+    KEY,
+    StoreUnderTest,
+    check_echo_conversation,
+    run_turn,
+    snapshot,
+    unique,
+    user_texts,
+)
+
+pytestmark = pytest.mark.loopback
+
+FAULT_PARAMS = [pytest.param(f, id=f.name) for f in API_FAULTS]
+
+
+async def assert_fault_leaves_session_intact(
+    fault: ApiFault,
+    mode: str,
+    sut: StoreUnderTest,
+    server: ArceeTestServer,
+    make_model: Callable[..., ChatArcee],
+) -> None:
+    good = RunnableWithMemory(make_model(), sut.store)
+    faulty = RunnableWithMemory(make_model(**fault.model(server)), sut.store)
+    session = unique("s")
+    await run_turn(good, "first question", session, mode)
+    before = snapshot(sut.store, session)
+    server.reset()
+
+    fault.inject(server)
+    with pytest.raises(fault.error) as info:
+        await run_turn(faulty, "doomed question", session, mode)
+    if fault.message is not None:
+        assert fault.message in str(info.value)
+    assert KEY not in str(info.value)
+    assert server.count("chat") == expected_requests(fault, mode)
+    assert snapshot(sut.store, session) == before
+
+    server.clear_faults()
+    await run_turn(good, "second question", session, mode)
+    stored = sut.store.load(session)
+    assert user_texts(stored) == ["first question", "second question"]
+    assert check_echo_conversation(stored) == []
+
+
+@pytest.mark.parametrize("mode", ["invoke", "astream"])
+@pytest.mark.parametrize("fault", FAULT_PARAMS)
+async def test_api_fault_leaves_every_store_unchanged(
+    fault: ApiFault,
+    mode: str,
+    sut: StoreUnderTest,
+    arcee_server: ArceeTestServer,
+    make_model: Callable[..., ChatArcee],
+) -> None:
+    await assert_fault_leaves_session_intact(fault, mode, sut, arcee_server, make_model)
+
+
+@pytest.mark.parametrize("sut", ["memory"], indirect=True)
+@pytest.mark.parametrize("mode", ["ainvoke", "stream"])
+@pytest.mark.parametrize("fault", FAULT_PARAMS)
+async def test_api_fault_on_other_call_paths(
+    fault: ApiFault,
+    mode: str,
+    sut: StoreUnderTest,
+    arcee_server: ArceeTestServer,
+    make_model: Callable[..., ChatArcee],
+) -> None:
+    await assert_fault_leaves_session_intact(fault, mode, sut, arcee_server, make_model)
+
+
+@pytest.mark.parametrize("fault", [pytest.param(f, id=f.name) for f in TRANSIENT_FAULTS])
+async def test_transient_fault_is_retried_and_turn_stored_once(
+    fault: ApiFault,
+    sut: StoreUnderTest,
+    arcee_server: ArceeTestServer,
+    make_model: Callable[..., ChatArcee],
+) -> None:
+    chat = RunnableWithMemory(make_model(**fault.model(arcee_server)), sut.store)
+    session = unique("s")
+    await run_turn(chat, "first question", session, "invoke")
+    arcee_server.reset()
+    assert fault.transient is not None
+    fault.transient(arcee_server)
+    await run_turn(chat, "second question", session, "invoke")
+    assert arcee_server.count("chat") == 2  # one failure, one successful retry
+    stored = sut.store.load(session)
+    assert user_texts(stored) == ["first question", "second question"]
+    assert check_echo_conversation(stored) == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 422])
+def test_client_errors_are_never_retried_even_with_retry_after(
+    arcee_server: ArceeTestServer, make_model: Callable[..., ChatArcee], status: int
+) -> None:
+    model = make_model(max_retries=3)
+    arcee_server.fail_next(status, "no", times=None, retry_after=0.01)
+    with pytest.raises(openai.APIStatusError) as info:
+        model.invoke("hi")
+    assert info.value.status_code == status
+    assert arcee_server.count("chat") == 1
+
+
+def test_retries_stop_at_max_retries(
+    arcee_server: ArceeTestServer, make_model: Callable[..., ChatArcee]
+) -> None:
+    model = make_model(max_retries=3)
+    arcee_server.fail_next(503, "down", times=None, retry_after=0.01)
+    with pytest.raises(openai.InternalServerError, match="Arcee API error 503: down"):
+        model.invoke("hi")
+    assert arcee_server.count("chat") == 4
+
+
+def test_unknown_model_id_names_the_model(
+    arcee_server: ArceeTestServer, make_model: Callable[..., ChatArcee]
+) -> None:
+    model = make_model(model="arcee-ai/no-such-model")
+    with pytest.raises(openai.NotFoundError, match="no-such-model") as info:
+        model.invoke("hi")
+    assert "Arcee API error 404" in str(info.value)
+    assert arcee_server.count("chat") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a 200 whose body is not JSON surfaces as a bare json.JSONDecodeError "
+    "(invoke) or 'No generation chunks were returned' (stream), not as an openai.APIError "
+    "saying Arcee's response was malformed",
+)
+@pytest.mark.parametrize("mode", ["invoke", "stream"])
+async def test_malformed_body_error_is_clear(
+    arcee_server: ArceeTestServer, make_model: Callable[..., ChatArcee], mode: str
+) -> None:
+    arcee_server.malformed_next(times=None)
+    with pytest.raises(openai.APIError):
+        await run_turn(make_model(), "hi", unique("s"), mode)
