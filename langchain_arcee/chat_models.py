@@ -11,6 +11,7 @@ from langchain_core.language_models import LangSmithParams, LanguageModelInput, 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
@@ -217,6 +218,12 @@ class ChatArcee(BaseChatOpenAI):
         return params
 
     # ------------------------------------------------------------------ request
+    def _convert_input(self, model_input: LanguageModelInput) -> PromptValue:
+        if isinstance(model_input, list) and all(isinstance(m, BaseMessage) for m in model_input):
+            # A history of messages is already valid: skip re-validating each one per call.
+            return ChatPromptValue.model_construct(messages=model_input)
+        return super()._convert_input(model_input)
+
     def _get_request_payload(
         self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
