@@ -41,6 +41,9 @@ REASONING_KEYS = ("reasoning_content", "reasoning")
 """``additional_kwargs`` keys that hold an assistant message's reasoning."""
 
 DEFAULT_INITIAL_LOAD = 256
+
+SINGLE_READ_LIMIT = 2048
+"""A ``max_messages`` cap up to this size is read in one query rather than grown into."""
 """How many newest messages the first read of a turn asks the store for."""
 
 GROWTH_FACTOR = 4
@@ -241,7 +244,8 @@ def plan_window(
     Yields :class:`LoadNewest` / :class:`LoadHead` requests; the driver sends back the
     messages read. Each read asks for one message more than it needs, to learn whether older
     messages exist without a separate count. With no budget and no cap, everything is read
-    once; otherwise reads start at ``initial_load`` (or the cap) and grow x4, up to the cap,
+    once; a cap of at most ``SINGLE_READ_LIMIT`` messages is read at once; otherwise reads
+    start at ``initial_load`` (or the cap) and grow x4, up to the cap,
     only while every loaded whole turn fits and older messages exist.
 
     Args:
@@ -261,8 +265,8 @@ def plan_window(
         everything = yield LoadNewest(None)
         return fit_history(everything, input_messages, count, budget=None).messages
 
-    if budget is None:
-        wanted = max_messages
+    if max_messages is not None and (budget is None or max_messages <= SINGLE_READ_LIMIT):
+        wanted = max_messages  # a small cap is read at once: one query instead of 257 + 1,001
     else:
         wanted = min(initial_load, max_messages) if max_messages else initial_load
     assert wanted is not None

@@ -175,14 +175,30 @@ def test_plan_grows_while_budget_not_full() -> None:
     assert sent == stored
 
 
-def test_plan_growth_stops_at_cap() -> None:
+def test_plan_small_cap_is_read_at_once() -> None:
     stored = long_history(5000)
     budget = WindowBudget(context_window=10**9, reply_reserve=0)
     sent, requests = drive(
         plan_window([HumanMessage("x")], tokens, budget=budget, max_messages=1000), stored
     )
-    assert requests == [LoadNewest(257), LoadHead(), LoadNewest(1001)]
+    assert requests == [LoadNewest(1001), LoadHead()]
     assert len(sent) <= 1000 and sent[0].id == "sys"
+
+
+def test_plan_growth_stops_at_cap() -> None:
+    stored = long_history(12000)
+    budget = WindowBudget(context_window=10**9, reply_reserve=0)
+    sent, requests = drive(
+        plan_window([HumanMessage("x")], tokens, budget=budget, max_messages=5000), stored
+    )
+    assert requests == [
+        LoadNewest(257),
+        LoadHead(),
+        LoadNewest(1025),
+        LoadNewest(4097),
+        LoadNewest(5001),
+    ]
+    assert len(sent) <= 5000 and sent[0].id == "sys"
 
 
 def test_plan_without_budget_or_cap_reads_everything() -> None:
