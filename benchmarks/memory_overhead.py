@@ -38,16 +38,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +54,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from openai.types.chat import ChatCompletion
 from sqlalchemy import delete, select, update
 
-from benchmarks.common import REPO_ROOT, conversation
+from benchmarks.common import REPO_ROOT, conversation, loopback_server
 from langchain_arcee import ChatArcee
 from langchain_arcee.stores import ChatStore, InMemoryChatStore, SQLiteChatStore
 from langchain_arcee.stores.sql import SQLChatStore
@@ -67,45 +64,6 @@ WINDOW = 1_000
 """``max_history_messages`` of the adapter: the cap on history sent per turn."""
 DEFAULT_SIZES = "10,100,300,1000,3000,10000"
 DEFAULT_PLOT = REPO_ROOT / "benchmarks" / "per_turn_time.png"
-
-
-# The test server is a ThreadingHTTPServer whose listen backlog is socketserver's default of 5:
-# 50 clients connecting at once overflow it and some connections are reset before the server
-# sees them (a transport limit of the test server, not of the code under test). This launcher
-# is ``benchmarks.common.loopback_server`` with the backlog raised to 1,024.
-_SERVER_MAIN = (
-    "import runpy, socketserver; socketserver.TCPServer.request_queue_size = 1024; "
-    "runpy.run_module('tests.arcee_server', run_name='__main__', alter_sys=True)"
-)
-
-
-@contextlib.contextmanager
-def loopback_server(*extra_args: str) -> Iterator[str]:
-    """Run ``tests.arcee_server`` in its own process; yields its base URL."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            _SERVER_MAIN,
-            "--port",
-            "0",
-            "--print-url",
-            "--no-record",
-            *extra_args,
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError(f"loopback server did not start: {url!r}")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def stored_history(n_messages: int, tag: str) -> list[BaseMessage]:

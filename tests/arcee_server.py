@@ -1062,6 +1062,7 @@ class ArceeTestServer:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 1024  # load tests open many connections at once (default backlog: 5)
 
     def __init__(
         self, address: tuple[str, int], handler: type[_Handler], app: ArceeTestServer
