@@ -13,8 +13,18 @@ from typing import Any
 
 import openai
 
+from langchain_arcee.memory import RunnableWithMemory
+from langchain_arcee.stores import ChatStore
 from tests.arcee_server import ArceeTestServer
-from tests.reliability.support import free_port
+from tests.reliability.support import (
+    KEY,
+    check_echo_conversation,
+    free_port,
+    run_turn,
+    snapshot,
+    unique,
+    user_texts,
+)
 
 RETRIES = 1
 """``max_retries`` of the model under test."""
@@ -201,3 +211,48 @@ def expected_requests(fault: ApiFault, mode: str) -> int:
 
 
 TRANSIENT_FAULTS = tuple(f for f in API_FAULTS if f.transient is not None)
+
+
+async def play_fault(
+    fault: ApiFault,
+    mode: str,
+    store: ChatStore,
+    server: ArceeTestServer,
+    make_model: Callable[..., Any],
+) -> list[str]:
+    """Play one fault against one store through the adapter; return the problems seen.
+
+    A good turn first; then the faulty turn must raise ``fault.error`` carrying Arcee's message
+    (never the key) after exactly the expected number of requests, with the stored conversation
+    unchanged; then, the fault cleared, the next turn must work and see exactly that history.
+    """
+    good = RunnableWithMemory(make_model(), store)
+    faulty = RunnableWithMemory(make_model(**fault.model(server)), store)
+    session = unique("s")
+    problems: list[str] = []
+    await run_turn(good, "first question", session, mode)
+    before = snapshot(store, session)
+    server.reset()
+    fault.inject(server)
+    try:
+        await run_turn(faulty, "doomed question", session, mode)
+        problems.append("no error raised")
+    except Exception as exc:
+        if not isinstance(exc, fault.error):
+            problems.append(f"raised {type(exc).__name__}, expected {fault.error.__name__}")
+        if fault.message is not None and fault.message not in str(exc):
+            problems.append(f"message {str(exc)!r} lacks {fault.message!r}")
+        if KEY in str(exc):
+            problems.append("the API key is in the error message")
+    requests = server.count("chat")
+    if requests != expected_requests(fault, mode):
+        problems.append(f"{requests} requests, expected {expected_requests(fault, mode)}")
+    if snapshot(store, session) != before:
+        problems.append("the stored conversation changed")
+    server.clear_faults()
+    await run_turn(good, "second question", session, mode)
+    stored = store.load(session)
+    if user_texts(stored) != ["first question", "second question"]:
+        problems.append(f"stored turns after recovery: {user_texts(stored)}")
+    problems.extend(check_echo_conversation(stored))
+    return problems

@@ -15,13 +15,11 @@ import pytest
 from langchain_arcee import ChatArcee
 from langchain_arcee.memory import RunnableWithMemory
 from tests.arcee_server import ArceeTestServer
-from tests.reliability.faults import API_FAULTS, TRANSIENT_FAULTS, ApiFault, expected_requests
+from tests.reliability.faults import API_FAULTS, TRANSIENT_FAULTS, ApiFault, play_fault
 from tests.reliability.support import (
-    KEY,
     StoreUnderTest,
     check_echo_conversation,
     run_turn,
-    snapshot,
     unique,
     user_texts,
 )
@@ -38,27 +36,7 @@ async def assert_fault_leaves_session_intact(
     server: ArceeTestServer,
     make_model: Callable[..., ChatArcee],
 ) -> None:
-    good = RunnableWithMemory(make_model(), sut.store)
-    faulty = RunnableWithMemory(make_model(**fault.model(server)), sut.store)
-    session = unique("s")
-    await run_turn(good, "first question", session, mode)
-    before = snapshot(sut.store, session)
-    server.reset()
-
-    fault.inject(server)
-    with pytest.raises(fault.error) as info:
-        await run_turn(faulty, "doomed question", session, mode)
-    if fault.message is not None:
-        assert fault.message in str(info.value)
-    assert KEY not in str(info.value)
-    assert server.count("chat") == expected_requests(fault, mode)
-    assert snapshot(sut.store, session) == before
-
-    server.clear_faults()
-    await run_turn(good, "second question", session, mode)
-    stored = sut.store.load(session)
-    assert user_texts(stored) == ["first question", "second question"]
-    assert check_echo_conversation(stored) == []
+    assert await play_fault(fault, mode, sut.store, server, make_model) == []
 
 
 @pytest.mark.parametrize("mode", ["invoke", "astream"])

@@ -1,0 +1,145 @@
+"""Reliability campaign: every API fault x every available store, concurrent turns, SIGKILL
+during SQLite writes, and a short soak. Prints the figures; exits 1 if anything was lost.
+
+Run from the repo root: ``python -m benchmarks.reliability_report`` (options: ``--soak-turns``,
+``--kills``). PostgreSQL and Redis are used when reachable (``ARCEE_TEST_POSTGRES_URL``,
+``ARCEE_TEST_REDIS_URL``, defaults as in the test suite), otherwise reported as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import openai._base_client
+
+from langchain_arcee import ChatArcee
+from langchain_arcee.memory import RunnableWithMemory
+from tests.arcee_server import ArceeTestServer
+from tests.reliability.faults import API_FAULTS, play_fault
+from tests.reliability.kill_writes import kill_campaign
+from tests.reliability.load import check_load, plan, run_tasks, run_threads, soak
+from tests.reliability.support import KEY, STORE_KINDS, StoreUnderTest, make_store, unique
+
+POSTGRES_URL = os.environ.get(
+    "ARCEE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("ARCEE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+MODES = ("invoke", "astream")
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.faults = 0
+        self.turns = 0
+        self.messages = 0
+        self.losses: list[str] = []
+
+    def add(self, what: str, problems: list[str]) -> None:
+        self.losses.extend(f"{what}: {p}" for p in problems)
+
+
+async def open_store(kind: str, tmp: Path) -> StoreUnderTest | None:
+    sut = make_store(kind, tmp, postgres_url=POSTGRES_URL, redis_url=REDIS_URL)
+    try:
+        sut.store.count("probe")
+    except Exception as exc:
+        print(f"  {kind}: skipped (not reachable: {str(exc)[:80]})")
+        await sut.store.aclose()
+        return None
+    return sut
+
+
+async def campaign(args: argparse.Namespace, tally: Tally, tmp: Path) -> None:
+    with ArceeTestServer() as server:
+
+        def make_model(**overrides: Any) -> ChatArcee:
+            options = {"api_key": KEY, "base_url": server.base_url, "max_retries": 1}
+            return ChatArcee(**{"timeout": 10, **options, **overrides})
+
+        for kind in STORE_KINDS:
+            sut = await open_store(kind, tmp)
+            if sut is None:
+                continue
+            started = time.perf_counter()
+            try:
+                for fault in API_FAULTS:
+                    for mode in MODES:
+                        problems = await play_fault(fault, mode, sut.store, server, make_model)
+                        tally.add(f"{kind}/{fault.name}/{mode}", problems)
+                        tally.faults += 1
+                        tally.turns += 3
+                        tally.messages += 4
+                server.reset()
+                chat = RunnableWithMemory(make_model(), sut.store)
+                for label, sessions, turns in (("sessions", 16, 6), ("one-session", 1, 32)):
+                    for runner in ("threads", "asyncio"):
+                        work = plan([unique("c") for _ in range(sessions)], turns)
+                        server.reset()
+                        if runner == "threads":
+                            run_threads(chat, work)
+                        else:
+                            await run_tasks(chat, work)
+                        report = check_load(sut.store, work, server.chat_requests)
+                        tally.add(f"{kind}/{label}/{runner}", report.problems)
+                        tally.turns += report.turns
+                        tally.messages += report.messages_checked
+            finally:
+                await sut.aclose()
+            print(f"  {kind}: done in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    kills = kill_campaign(tmp / "killed.db", kills=args.kills, seed=args.seed)
+    tally.add("sqlite/sigkill", kills.problems)
+    tally.turns += kills.stored_turns
+    tally.messages += kills.messages_checked
+    print(
+        f"  sigkill: {kills.kills} kills, {kills.stored_turns} turns on disk "
+        f"({len(kills.reported)} reported committed) in {time.perf_counter() - started:.1f} s"
+    )
+
+    started = time.perf_counter()
+    soaked = soak(args.soak_turns)
+    tally.add("soak", soaked.problems)
+    if soaked.growth > 1.5 * soaked.data + 512 * 1024:
+        tally.add("soak", [f"memory grew {soaked.growth} B for {soaked.data} B of data"])
+    tally.turns += soaked.turns
+    tally.messages += soaked.messages_checked
+    print(
+        f"  soak: {soaked.turns} turns, traced memory +{soaked.growth / 1e6:.1f} MB for "
+        f"{soaked.data / 1e6:.1f} MB of stored data, in {time.perf_counter() - started:.1f} s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--soak-turns", type=int, default=5_000)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=2024)
+    args = parser.parse_args(argv)
+    # Only the delay between retries shrinks; what is retried is the client's own logic.
+    openai._base_client.INITIAL_RETRY_DELAY = 0.01  # type: ignore[attr-defined]
+    tally = Tally()
+    started = time.perf_counter()
+    print("Reliability campaign")
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(campaign(args, tally, Path(tmp)))
+    print()
+    print(f"faults tried:     {tally.faults}")
+    print(f"turns run:        {tally.turns}")
+    print(f"messages checked: {tally.messages}")
+    print(f"losses found:     {len(tally.losses)}")
+    print(f"elapsed:          {time.perf_counter() - started:.1f} s")
+    for loss in tally.losses:
+        print(f"  LOSS {loss}")
+    return 1 if tally.losses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
