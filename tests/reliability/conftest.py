@@ -41,16 +41,6 @@ async def sut(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[S
         await under_test.aclose()
 
 
-@pytest_asyncio.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def sql_sut(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreUnderTest]:
-    """The SQL stores only (real triggers, real rows)."""
-    under_test = await _open_store(request, tmp_path, request.param)
-    try:
-        yield under_test
-    finally:
-        await under_test.aclose()
-
-
 @pytest.fixture(autouse=True)
 def fast_retry_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shrink the openai client's retry backoff (0.5 s first step) so retried faults are cheap.

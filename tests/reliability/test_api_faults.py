@@ -15,6 +15,7 @@ import pytest
 from langchain_arcee import ChatArcee
 from langchain_arcee.memory import RunnableWithMemory
 from tests.arcee_server import ArceeTestServer
+from tests.reliability.conftest import STORE_PARAMS
 from tests.reliability.faults import API_FAULTS, TRANSIENT_FAULTS, ApiFault, play_fault
 from tests.reliability.support import (
     StoreUnderTest,
@@ -26,42 +27,32 @@ from tests.reliability.support import (
 
 pytestmark = pytest.mark.loopback
 
+
+def _id(param: object) -> str:
+    return str(getattr(param, "values", (param,))[0])
+
+
 FAULT_PARAMS = [pytest.param(f, id=f.name) for f in API_FAULTS]
 
 
-async def assert_fault_leaves_session_intact(
-    fault: ApiFault,
-    mode: str,
-    sut: StoreUnderTest,
-    server: ArceeTestServer,
-    make_model: Callable[..., ChatArcee],
-) -> None:
-    assert await play_fault(fault, mode, sut.store, server, make_model) == []
+# Every store on the sync and the async-stream path; the other two paths on the memory store.
+STORE_MODES = [
+    pytest.param(_id(store), mode, marks=getattr(store, "marks", ()), id=f"{_id(store)}-{mode}")
+    for store in STORE_PARAMS
+    for mode in ("invoke", "astream")
+] + [pytest.param("memory", mode, id=f"memory-{mode}") for mode in ("ainvoke", "stream")]
 
 
-@pytest.mark.parametrize("mode", ["invoke", "astream"])
+@pytest.mark.parametrize(("sut", "mode"), STORE_MODES, indirect=["sut"])
 @pytest.mark.parametrize("fault", FAULT_PARAMS)
-async def test_api_fault_leaves_every_store_unchanged(
+async def test_api_fault_leaves_stored_conversation_unchanged(
     fault: ApiFault,
     mode: str,
     sut: StoreUnderTest,
     arcee_server: ArceeTestServer,
     make_model: Callable[..., ChatArcee],
 ) -> None:
-    await assert_fault_leaves_session_intact(fault, mode, sut, arcee_server, make_model)
-
-
-@pytest.mark.parametrize("sut", ["memory"], indirect=True)
-@pytest.mark.parametrize("mode", ["ainvoke", "stream"])
-@pytest.mark.parametrize("fault", FAULT_PARAMS)
-async def test_api_fault_on_other_call_paths(
-    fault: ApiFault,
-    mode: str,
-    sut: StoreUnderTest,
-    arcee_server: ArceeTestServer,
-    make_model: Callable[..., ChatArcee],
-) -> None:
-    await assert_fault_leaves_session_intact(fault, mode, sut, arcee_server, make_model)
+    assert await play_fault(fault, mode, sut.store, arcee_server, make_model) == []
 
 
 @pytest.mark.parametrize("fault", [pytest.param(f, id=f.name) for f in TRANSIENT_FAULTS])
