@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import openai
@@ -33,6 +35,7 @@ from langchain_arcee.transport import (
     ArceeOpenAI,
     AsyncArceeOpenAI,
     AsyncUntypedChatCompletions,
+    MalformedResponseError,
     UntypedChatCompletions,
     async_http_client,
     http_client,
@@ -244,6 +247,46 @@ class ChatArcee(BaseChatOpenAI):
             extra_body["response_format"] = payload.pop("response_format")
             payload["extra_body"] = extra_body
         return payload
+
+    # ------------------------------------------------------------------ calls
+    @contextlib.contextmanager
+    def _malformed_response_as_api_error(self) -> Iterator[None]:
+        # The SDK lets a 200 whose body is not JSON escape as a bare JSONDecodeError.
+        try:
+            yield
+        except json.JSONDecodeError as exc:
+            url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
+            raise MalformedResponseError(f"the body is not valid JSON ({exc})", url) from exc
+
+    def _empty_stream_error(self) -> MalformedResponseError:
+        url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
+        return MalformedResponseError("the stream ended without any data", url)
+
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        with self._malformed_response_as_api_error():
+            return super()._generate(*args, **kwargs)
+
+    async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        with self._malformed_response_as_api_error():
+            return await super()._agenerate(*args, **kwargs)
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        received = False
+        with self._malformed_response_as_api_error():
+            for chunk in super()._stream(*args, **kwargs):
+                received = True
+                yield chunk
+        if not received:
+            raise self._empty_stream_error()
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        received = False
+        with self._malformed_response_as_api_error():
+            async for chunk in super()._astream(*args, **kwargs):
+                received = True
+                yield chunk
+        if not received:
+            raise self._empty_stream_error()
 
     # ------------------------------------------------------------------ response
     def _create_chat_result(

@@ -16,6 +16,7 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
+import httpx2
 import openai
 from openai import AsyncStream, Stream
 from openai._base_client import make_request_options
@@ -72,6 +73,17 @@ def arcee_error_message(status_code: int, body: object) -> str:
         )
     text = "" if detail is None else str(detail).strip()
     return f"Arcee API error {status_code}: {text or 'no error message in the response'}"
+
+
+class MalformedResponseError(openai.APIError):
+    """Arcee answered with a body that is not valid JSON (or a stream with no data)."""
+
+    def __init__(self, detail: str, url: str) -> None:
+        super().__init__(
+            f"Arcee returned a malformed response: {detail}",
+            httpx2.Request("POST", url),
+            body=None,
+        )
 
 
 class _ArceeClientMixin:

@@ -142,7 +142,8 @@ def split_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
             segments.append(current)
             current = []
         if isinstance(message, AIMessage):
-            pending = {call.get("id") for call in message.tool_calls}
+            calls = message.tool_calls
+            pending = {call.get("id") for call in calls} if calls else set()
         elif isinstance(message, ToolMessage):
             pending.discard(message.tool_call_id)
         current.append(message)
@@ -197,7 +198,7 @@ def fit_history(
     remaining_tokens = budget.prompt_tokens if budget is not None else None
     remaining_messages = max_messages
     if remaining_tokens is not None:
-        fixed = sum(count(m) for m in input_messages)
+        fixed = sum(map(count, input_messages))
         if pinned is not None:
             fixed += count(pinned)
         if fixed > remaining_tokens:
@@ -219,7 +220,7 @@ def fit_history(
                 break
             remaining_messages -= len(segment)
         if remaining_tokens is not None:
-            tokens = sum(count(m) for m in segment)
+            tokens = sum(map(count, segment))
             if tokens > remaining_tokens:
                 break
             remaining_tokens -= tokens

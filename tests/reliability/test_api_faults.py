@@ -107,16 +107,10 @@ def test_unknown_model_id_names_the_model(
     assert arcee_server.count("chat") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a 200 whose body is not JSON surfaces as a bare json.JSONDecodeError "
-    "(invoke) or 'No generation chunks were returned' (stream), not as an openai.APIError "
-    "saying Arcee's response was malformed",
-)
 @pytest.mark.parametrize("mode", ["invoke", "stream"])
 async def test_malformed_body_error_is_clear(
     arcee_server: ArceeTestServer, make_model: Callable[..., ChatArcee], mode: str
 ) -> None:
     arcee_server.malformed_next(times=None)
-    with pytest.raises(openai.APIError):
+    with pytest.raises(openai.APIError, match="Arcee returned a malformed response"):
         await run_turn(make_model(), "hi", unique("s"), mode)
