@@ -177,9 +177,7 @@ def to_arcee_message(message: BaseMessage, reasoning_fields: Sequence[str]) -> d
         return _assistant_to_wire(message, reasoning_fields)
     converter = _CONVERTERS.get(type(message))
     if converter is None:
-        converter = next(
-            (fn for cls, fn in _CONVERTERS.items() if isinstance(message, cls)), None
-        )
+        converter = next((fn for cls, fn in _CONVERTERS.items() if isinstance(message, cls)), None)
     if converter is None:
         if isinstance(message, FunctionMessage):
             msg = "FunctionMessage (legacy function calling) is not supported; use ToolMessage"
