@@ -26,6 +26,7 @@ from langchain_core.messages import (
     BaseMessage,
     BaseMessageChunk,
     HumanMessage,
+    convert_to_messages,
     message_chunk_to_message,
 )
 
@@ -67,8 +68,9 @@ def to_input_messages(value: Any) -> list[BaseMessage]:
             if len(value) != 1:
                 msg = f"Expected a single list of messages. Got {value}."
                 raise ValueError(msg)
-            return list(value[0])
-        return list(value)
+            return convert_to_messages(value[0])
+        # Message-like items too, as LangChain accepts them: ("user", "hi"), {"role": ...}.
+        return convert_to_messages(value)
     msg = f"Expected str, BaseMessage, list[BaseMessage], or tuple[BaseMessage]. Got {value!r}."
     raise ValueError(msg)
 

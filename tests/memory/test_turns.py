@@ -353,3 +353,14 @@ def test_reads_do_not_grow_with_stored_length() -> None:
     chat = RunnableWithMemory(ScriptedChatModel(), store, max_history_messages=1000)
     chat.invoke("hi", cfg())
     assert [c for c in store.calls if c[0] == "load"] == [("load", 1001)]
+
+
+def test_message_like_inputs_are_accepted() -> None:
+    from langchain_core.messages import AIMessage as _AI
+    from langchain_core.messages import HumanMessage as _Human
+
+    from langchain_arcee.memory.turn import to_input_messages
+
+    messages = to_input_messages([("user", "hi"), {"role": "assistant", "content": "hello"}])
+    assert [type(m) for m in messages] == [_Human, _AI]
+    assert [m.content for m in messages] == ["hi", "hello"]
