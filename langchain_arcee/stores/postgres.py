@@ -10,10 +10,10 @@ other (a hash collision only makes two sessions share a lock, never mixes their 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Engine, Identity, create_engine, func, select
+from sqlalchemy import BigInteger, Column, Engine, Identity, Table, create_engine, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -116,25 +116,8 @@ class PostgresChatStore(SQLChatStore):
             stmts.append(CreateSchema(self.schema, if_not_exists=True))
         return stmts
 
-    def _upsert_session(
-        self, session_id: str, now: datetime, expires_at: datetime | None, added: int
-    ) -> Executable:
-        s = self.sessions
-        stmt = pg_insert(s).values(
-            session_id=session_id,
-            created_at=now,
-            updated_at=now,
-            expires_at=expires_at,
-            message_count=added,
-        )
-        return stmt.on_conflict_do_update(
-            index_elements=[s.c.session_id],
-            set_={
-                "updated_at": stmt.excluded.updated_at,
-                "expires_at": stmt.excluded.expires_at,
-                "message_count": s.c.message_count + stmt.excluded.message_count,
-            },
-        )
+    def _insert(self, table: Table) -> Any:
+        return pg_insert(table)
 
     def _require_url(self) -> URL:
         if self.url is None:  # pragma: no cover - guarded in __init__

@@ -183,10 +183,30 @@ class SQLChatStore(ChatStore):
         """First statement of every write transaction: serializes writers of a session."""
 
     @abstractmethod
+    def _insert(self, table: Table) -> Any:
+        """The dialect's ``INSERT`` construct that supports ``ON CONFLICT ... DO UPDATE``."""
+
     def _upsert_session(
         self, session_id: str, now: datetime, expires_at: datetime | None, added: int
     ) -> Executable:
         """Insert the session row or bump its ``updated_at``/``expires_at``/``message_count``."""
+        s = self.sessions
+        stmt = self._insert(s).values(
+            session_id=session_id,
+            created_at=now,
+            updated_at=now,
+            expires_at=expires_at,
+            message_count=added,
+        )
+        upsert: Executable = stmt.on_conflict_do_update(
+            index_elements=[s.c.session_id],
+            set_={
+                "updated_at": stmt.excluded.updated_at,
+                "expires_at": stmt.excluded.expires_at,
+                "message_count": s.c.message_count + stmt.excluded.message_count,
+            },
+        )
+        return upsert
 
     def _ddl_prelude(self) -> list[Executable]:
         """Statements run before creating the tables (e.g. a DDL lock, ``CREATE SCHEMA``)."""

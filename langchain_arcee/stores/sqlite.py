@@ -8,11 +8,11 @@ a lock upgrade) and an append is one transaction.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, create_engine, event, text
+from sqlalchemy import Column, Engine, Integer, Table, create_engine, event, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -109,25 +109,8 @@ class SQLiteChatStore(SQLChatStore):
         # Check-then-create atomically across processes sharing the file.
         return [_BEGIN_IMMEDIATE]
 
-    def _upsert_session(
-        self, session_id: str, now: datetime, expires_at: datetime | None, added: int
-    ) -> Executable:
-        s = self.sessions
-        stmt = sqlite_insert(s).values(
-            session_id=session_id,
-            created_at=now,
-            updated_at=now,
-            expires_at=expires_at,
-            message_count=added,
-        )
-        return stmt.on_conflict_do_update(
-            index_elements=[s.c.session_id],
-            set_={
-                "updated_at": stmt.excluded.updated_at,
-                "expires_at": stmt.excluded.expires_at,
-                "message_count": s.c.message_count + stmt.excluded.message_count,
-            },
-        )
+    def _insert(self, table: Table) -> Any:
+        return sqlite_insert(table)
 
     def _create_engine(self) -> Engine:
         engine = create_engine(f"sqlite:///{self.path}")
