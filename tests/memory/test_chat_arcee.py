@@ -123,3 +123,23 @@ def test_chat_arcee_token_counter_is_used(model: ChatArcee) -> None:
     assert is_chat_arcee(model)
     message = AIMessage("hello", additional_kwargs={"reasoning_content": "x" * 400}, id="m1")
     assert chat._count(message) == model.get_num_tokens_from_messages([message])
+
+
+@pytest.mark.filterwarnings("ignore::langchain_core._api.deprecation.LangChainDeprecationWarning")
+@pytest.mark.parametrize("mode", ["invoke", "stream"])
+def test_stock_rwmh_works_with_chat_arcee_and_stores(
+    server: ArceeTestServer, model: ChatArcee, store: ChatStore, mode: str
+) -> None:
+    from langchain_core.runnables.history import RunnableWithMessageHistory
+
+    chat = RunnableWithMessageHistory(model, store.history)
+    for text in ("I'm Bob", "Name?"):
+        if mode == "invoke":
+            chat.invoke(text, cfg())
+        else:
+            list(chat.stream(text, cfg()))
+    # The strict server accepted turn 2, so turn 1's reasoning came back from the store.
+    second = server.chat_requests[-1].body["messages"]
+    assert [m["role"] for m in second] == ["user", "assistant", "user"]
+    assert second[1]["reasoning_content"]
+    assert len(store.load(cfg()["configurable"]["session_id"])) == 4
