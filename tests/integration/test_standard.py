@@ -35,6 +35,10 @@ class TestChatArceeIntegration(ChatModelIntegrationTests):
         return {"model": "trinity-large-thinking", "temperature": 0, "max_retries": 0}
 
     @property
+    def model_override_value(self) -> str:
+        return "trinity-mini"
+
+    @property
     def enable_vcr_tests(self) -> bool:
         return True
 
