@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from langchain_core.runnables import RunnableConfig
 
 from langchain_arcee.stores import ChatStore, StoreError
 from langchain_arcee.stores.memory import InMemoryChatStore
+from tests.store_helpers import write_raw_row
 
 KEY = "sk-arcee-reliability-9f8e7d6c5b4a3210"
 """The test API key: secret tests check it never leaks anywhere."""
@@ -114,19 +114,7 @@ class StoreUnderTest:
     # -- raw access ------------------------------------------------------------------------
     def write_raw(self, session_id: str, raw: str) -> None:
         """Store a raw row/list item for an existing session, bypassing encoding."""
-        from sqlalchemy import insert
-
-        from langchain_arcee.stores.redis import RedisChatStore
-        from langchain_arcee.stores.sql import SQLChatStore
-
-        store = self.store
-        if isinstance(store, SQLChatStore):
-            row = {"session_id": session_id, "data": raw, "created_at": datetime.now(timezone.utc)}
-            with store.engine.begin() as conn:
-                conn.execute(insert(store.messages).values(**row))
-        elif isinstance(store, RedisChatStore):
-            store.client.rpush(store.messages_key(session_id), raw.encode())
-        else:
+        if not write_raw_row(self.store, session_id, raw):
             raise NotImplementedError(f"{self.kind} stores objects, not encoded rows")
 
     # -- connection loss -------------------------------------------------------------------

@@ -10,19 +10,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
 
 from langchain_arcee.stores import ChatStore
 from langchain_arcee.stores.memory import InMemoryChatStore
 from langchain_arcee.stores.postgres import PostgresChatStore
 from langchain_arcee.stores.redis import RedisChatStore
-from langchain_arcee.stores.sql import SQLChatStore
 from langchain_arcee.stores.sqlite import SQLiteChatStore
+from tests.store_helpers import write_raw_row
 
 BACKENDS = [
     "memory",
@@ -52,14 +50,7 @@ class Backend:
 
     def write_raw(self, session_id: str, raw: str) -> None:
         """Store a raw row for a session, bypassing encoding (the session must exist)."""
-        store = self.store
-        if isinstance(store, SQLChatStore):
-            row = {"session_id": session_id, "data": raw, "created_at": datetime.now(timezone.utc)}
-            with store.engine.begin() as conn:
-                conn.execute(insert(store.messages).values(**row))
-        elif isinstance(store, RedisChatStore):
-            store.client.rpush(store.messages_key(session_id), raw.encode())
-        else:
+        if not write_raw_row(self.store, session_id, raw):
             pytest.skip(f"{self.name} stores objects, not encoded rows")
 
 
