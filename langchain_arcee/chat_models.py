@@ -36,6 +36,7 @@ from langchain_arcee.transport import (
     AsyncArceeOpenAI,
     AsyncUntypedChatCompletions,
     MalformedResponseError,
+    PerEventLoop,
     UntypedChatCompletions,
     async_http_client,
     http_client,
@@ -170,11 +171,24 @@ class ChatArcee(BaseChatOpenAI):
             )
             self.client = UntypedChatCompletions(self.root_client)
         if self.async_client is None:
-            self.root_async_client = AsyncArceeOpenAI(
-                **client_params,
-                http_client=self.http_async_client or async_http_client(proxy=self.openai_proxy),
-            )
-            self.async_client = AsyncUntypedChatCompletions(self.root_async_client)
+            if self.http_async_client is not None:
+                # An injected async HTTP client is bound to its own loop: use it as given.
+                self.root_async_client = AsyncArceeOpenAI(
+                    **client_params, http_client=self.http_async_client
+                )
+                self.async_client = AsyncUntypedChatCompletions(self.root_async_client)
+            else:
+                # One async client per event loop: httpx pools can't cross loops.
+                proxy = self.openai_proxy
+                roots = PerEventLoop(
+                    lambda: AsyncArceeOpenAI(
+                        **client_params, http_client=async_http_client(proxy=proxy)
+                    )
+                )
+                self.root_async_client = roots
+                self.async_client = PerEventLoop(
+                    lambda: AsyncUntypedChatCompletions(roots.current())
+                )
         return self
 
     def _resolve_model_profile(self) -> ModelProfile | None:

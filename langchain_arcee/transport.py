@@ -10,11 +10,14 @@ this, hence the small subclass below.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import ssl
-from collections.abc import Mapping
-from typing import Any
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 import httpx2
 import openai
@@ -192,3 +195,49 @@ class AsyncUntypedChatCompletions(AsyncCompletions):
         return await self._post(  # type: ignore[no-any-return]
             _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
         )
+
+
+_T = TypeVar("_T")
+
+
+class PerEventLoop(Generic[_T]):
+    """A lazily built object per running event loop, reached through attribute access.
+
+    httpx connection pools belong to the event loop that opened them, so one async client
+    reused across ``asyncio.run()`` calls fails with "Event loop is closed". This proxy builds
+    one instance per loop (dropped with its loop) and forwards attribute access to the
+    instance of the loop that is running, so ``model.async_client.create(...)`` works in any
+    loop. Outside a running loop it forwards to one shared instance.
+    """
+
+    def __init__(self, factory: Callable[[], _T]) -> None:
+        self._factory = factory
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _T] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._outside_loop: _T | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> _T:
+        """The instance for the running event loop (built on first use)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            if loop is None:
+                if self._outside_loop is None:
+                    self._outside_loop = self._factory()
+                return self._outside_loop
+            instance = self._by_loop.get(loop)
+            if instance is None:
+                instance = self._by_loop[loop] = self._factory()
+            return instance
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy/pickle protocol probes: never build a client for them
+            raise AttributeError(name)
+        return getattr(self.current(), name)
+
+    def __repr__(self) -> str:
+        return f"PerEventLoop({self._factory!r})"

@@ -460,3 +460,19 @@ def test_arcee_multi_turn_example(model: ChatArcee, arcee_server: ArceeTestServe
     stripped = AIMessage(content=first.content)
     with pytest.raises(openai.BadRequestError):
         model.invoke([first_question, stripped, second_question])
+
+
+def test_one_model_across_event_loops(model: ChatArcee) -> None:
+    import asyncio
+
+    # Each asyncio.run() has its own loop; httpx pools can't cross loops, so the model keeps
+    # one async client per loop.
+    first = asyncio.run(model.ainvoke("first loop"))
+    second = asyncio.run(model.ainvoke("second loop"))
+
+    async def stream() -> str:
+        return "".join([str(chunk.content) async for chunk in model.astream("third loop")])
+
+    third = asyncio.run(stream())
+    assert "first loop" in str(first.content) and "second loop" in str(second.content)
+    assert "third loop" in third
