@@ -17,8 +17,9 @@ API_KEY_ENV_VARS = ("ARCEE_API_KEY", "ARCEEAI_API_KEY")
 BASE_URL_ENV_VARS = ("ARCEE_API_BASE", "ARCEE_BASE_URL")
 
 KNOWN_CONTEXT_WINDOWS: dict[str, int] = {
-    # As reported by Arcee's GET /models (docs also mention a 128k hosted limit).
-    "trinity-large-thinking": 262_144,
+    # GET /models reports 262,144 but Arcee's docs say it is hosted at 128k: overflowing is a
+    # hard 400, under-filling only a soft cost, so default to the hosted limit.
+    "trinity-large-thinking": 131_072,
     "trinity-mini": 131_072,
     "arcee-ai/trinity-mini-thinking": 131_072,
     "arcee-ai/trinity-mini": 131_072,

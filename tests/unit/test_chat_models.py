@@ -367,7 +367,7 @@ def test_token_counting_is_offline_and_counts_reasoning_and_tools(
 
 
 def test_context_window_defaults_and_override(arcee_server: ArceeTestServer) -> None:
-    assert ChatArcee(api_key=KEY).context_window == 262_144
+    assert ChatArcee(api_key=KEY).context_window == 131_072  # hosted limit, not /models' 262k
     assert ChatArcee(api_key=KEY, model="trinity-mini").profile["max_input_tokens"] == 131_072
     assert (
         ChatArcee(api_key=KEY, model="someone/new-model").context_window == DEFAULT_CONTEXT_WINDOW
@@ -383,6 +383,8 @@ def test_context_window_from_models_endpoint(arcee_server: ArceeTestServer) -> N
         m.id: m.context_length for m in list_models(api_key=KEY, base_url=arcee_server.base_url)
     }
     assert rows["trinity-large-thinking"] == 262_144
+    native = ChatArcee(api_key=KEY, base_url=arcee_server.base_url)
+    assert native.refresh_context_window() == 262_144  # opting in to what /models reports
     llm = ChatArcee(api_key=KEY, base_url=arcee_server.base_url, model="zai-org/GLM-4.6")
     assert llm.context_window == DEFAULT_CONTEXT_WINDOW
     assert llm.refresh_context_window() == 202_752
