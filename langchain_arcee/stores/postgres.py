@@ -127,12 +127,13 @@ class PostgresChatStore(SQLChatStore):
 
     def _create_engine(self) -> Engine:
         _require_psycopg()
-        kwargs = {"pool_pre_ping": True, **self.engine_kwargs}
+        # hide_parameters: errors and logs never quote the conversation being written.
+        kwargs = {"pool_pre_ping": True, "hide_parameters": True, **self.engine_kwargs}
         return create_engine(self._require_url(), **kwargs)
 
     def _create_async_engine(self) -> AsyncEngine:
         _require_psycopg()
-        kwargs = {"pool_pre_ping": True, **self.engine_kwargs}
+        kwargs = {"pool_pre_ping": True, "hide_parameters": True, **self.engine_kwargs}
         return create_async_engine(self._require_url(), **kwargs)
 
 

@@ -16,6 +16,7 @@ skips them).
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -65,6 +66,9 @@ def _session_bytes(session_id: str) -> bytes:
 
 def _as_str(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+_PIPELINE_COMMAND = re.compile(r"Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
 
 
 class RedisChatStore(ChatStore):
@@ -138,7 +142,9 @@ class RedisChatStore(ChatStore):
         return self.key_prefix.encode() + b"m:" + encoded
 
     def _error(self, session_id: str, action: str, exc: Exception) -> StoreError:
-        return StoreError(f"session {session_id!r}: {action} failed: {exc}")
+        # redis-py quotes a failed pipeline command's arguments (the user's messages): drop them.
+        reason = _PIPELINE_COMMAND.sub("", str(exc))
+        return StoreError(f"session {session_id!r}: {action} failed: {reason}")
 
     # ---- core ---------------------------------------------------------------------------
     def _queue_append(self, pipe: Any, session_id: str, key: bytes, encoded: list[str]) -> None:

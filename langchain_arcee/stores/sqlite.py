@@ -113,7 +113,8 @@ class SQLiteChatStore(SQLChatStore):
         return sqlite_insert(table)
 
     def _create_engine(self) -> Engine:
-        engine = create_engine(f"sqlite:///{self.path}")
+        # hide_parameters: errors and logs never quote the conversation being written.
+        engine = create_engine(f"sqlite:///{self.path}", hide_parameters=True)
         event.listen(engine, "connect", self._on_connect)
         return engine
 
@@ -123,7 +124,7 @@ class SQLiteChatStore(SQLChatStore):
         except ImportError as exc:  # pragma: no cover - depends on the environment
             msg = 'async SQLite needs aiosqlite: pip install "langchain-arcee[sqlite]"'
             raise ImportError(msg) from exc
-        engine = create_async_engine(f"sqlite+aiosqlite:///{self.path}")
+        engine = create_async_engine(f"sqlite+aiosqlite:///{self.path}", hide_parameters=True)
         event.listen(engine.sync_engine, "connect", self._on_connect)
         return engine
 

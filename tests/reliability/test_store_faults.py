@@ -60,6 +60,7 @@ async def assert_failed_write_then_retry(
             await run_turn(chat, "second question", session, mode)
         if match:
             assert match in str(info.value)
+        assert "second question" not in str(info.value)  # errors never quote the conversation
         assert server.count("chat") == 1  # the model did answer
     assert snapshot(store, session) == before  # type: ignore[arg-type]
     assert store.count(session) == count_before  # type: ignore[attr-defined]
