@@ -3,7 +3,7 @@
 The chat model is found by walking ``RunnableBinding.bound``, ``RunnableSequence.steps`` and
 ``RunnableWithFallbacks.runnable``. Its context window is its ``context_window`` attribute
 (``ChatArcee``) or ``profile["max_input_tokens"]``. Tokens are counted by the model's own
-offline counter if it is a ``ChatArcee``, else by
+counter if it declares it offline (``ChatArcee`` does), else by
 ``langchain_core.messages.utils.count_tokens_approximately`` plus the reasoning text (which
 that function does not see). Counts are cached per message id: stored messages never change.
 """
@@ -89,9 +89,14 @@ def reply_reserve_of(model: Any, context_window: int) -> int:
     return min(DEFAULT_REPLY_RESERVE, context_window // 4)
 
 
-def is_chat_arcee(model: object) -> bool:
-    """Whether ``model`` is a ``ChatArcee`` (by class name, so no import is needed)."""
-    return any(cls.__name__ == "ChatArcee" for cls in type(model).__mro__)
+def counts_tokens_offline(model: object) -> bool:
+    """Whether the model declares an offline ``get_num_tokens_from_messages``.
+
+    Models opt in with a class attribute ``offline_token_counting = True`` (``ChatArcee`` does);
+    others may download tokenizer files on first use (``ChatOpenAI``'s tiktoken), so the
+    adapter estimates for them instead.
+    """
+    return getattr(type(model), "offline_token_counting", False) is True
 
 
 def approximate_tokens(message: BaseMessage) -> int:
@@ -103,7 +108,7 @@ def approximate_tokens(message: BaseMessage) -> int:
 def base_counter_for(runnable: Runnable[Any, Any] | None) -> TokenCounter:
     """The per-message counter for a runnable's model (``ChatArcee``'s own, else approximate)."""
     model = find_chat_model(runnable)
-    if model is not None and is_chat_arcee(model):
+    if model is not None and counts_tokens_offline(model):
         arcee: Any = model
 
         def count_with_model(message: BaseMessage) -> int:
@@ -156,7 +161,7 @@ __all__ = [
     "approximate_tokens",
     "base_counter_for",
     "context_window_of",
+    "counts_tokens_offline",
     "find_chat_model",
-    "is_chat_arcee",
     "reply_reserve_of",
 ]
