@@ -246,6 +246,7 @@ def test_stream_aggregates_reasoning_content_and_usage(
     assert full is not None and count > 3
     assert full.content == "Hello there, friend."
     assert full.additional_kwargs["reasoning_content"] == "Greet them warmly."
+    assert full.content_blocks[0] == {"type": "reasoning", "reasoning": "Greet them warmly."}
     assert full.usage_metadata is not None and full.usage_metadata["output_tokens"] > 0
     assert arcee_server.last_request.body["stream_options"] == {"include_usage": True}
 
