@@ -52,7 +52,6 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from langchain_arcee.stores.base import (
     ChatStore,
-    CorruptMessageError,
     SessionInfo,
     StoreError,
     check_last,
@@ -92,6 +91,11 @@ def _aware(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+def _store_error(session_id: str, write: bool, exc: SQLAlchemyError) -> StoreError:
+    action = "write" if write else "read"
+    return StoreError(f"session {session_id!r}: {action} failed: {exc}")
 
 
 class SQLChatStore(ChatStore):
@@ -310,12 +314,8 @@ class SQLChatStore(ChatStore):
             with self.engine.begin() as conn:
                 result = self._execute_all(conn, work)
                 return finish(result)
-        except CorruptMessageError:
-            raise
         except SQLAlchemyError as exc:
-            action = "write" if write else "read"
-            msg = f"session {session_id!r}: {action} failed: {exc}"
-            raise StoreError(msg) from exc
+            raise _store_error(session_id, write, exc) from exc
 
     async def _arun(
         self,
@@ -332,12 +332,8 @@ class SQLChatStore(ChatStore):
             async with self.async_engine.begin() as conn:
                 result = await self._aexecute_all(conn, work)
                 return finish(result)
-        except CorruptMessageError:
-            raise
         except SQLAlchemyError as exc:
-            action = "write" if write else "read"
-            msg = f"session {session_id!r}: {action} failed: {exc}"
-            raise StoreError(msg) from exc
+            raise _store_error(session_id, write, exc) from exc
 
     @staticmethod
     def _execute_all(conn: Connection, work: _Work) -> Any:
