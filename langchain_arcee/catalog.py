@@ -30,7 +30,6 @@ KNOWN_CONTEXT_WINDOWS: dict[str, int] = {
 DEFAULT_CONTEXT_WINDOW = 32_768
 """Conservative window assumed for a model id not in the table (override per instance)."""
 
-THINKING_MODEL_MARKERS = ("thinking", "trinity-large")
 
 
 def known_context_window(model: str) -> int | None:
@@ -42,12 +41,6 @@ def known_context_window(model: str) -> int | None:
         if name.lower() == lowered:
             return window
     return None
-
-
-def is_thinking_model(model: str) -> bool:
-    """Whether ``model`` looks like one of Arcee's reasoning (thinking) models."""
-    lowered = model.lower()
-    return any(marker in lowered for marker in THINKING_MODEL_MARKERS)
 
 
 def _first_set(explicit: str | None, env_vars: tuple[str, ...]) -> str | None:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import openai
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable
@@ -31,6 +30,7 @@ from langchain_arcee.catalog import (
     list_models,
     missing_key_message,
 )
+from langchain_arcee.messages import CHARS_PER_TOKEN, approximate_token_count
 from langchain_arcee.transport import (
     ArceeOpenAI,
     AsyncArceeOpenAI,
@@ -44,7 +44,6 @@ from langchain_arcee.transport import (
 from langchain_arcee.wire import (
     ReasoningField,
     reasoning_from_response,
-    reasoning_of,
     reasoning_request_fields,
     to_arcee_messages,
 )
@@ -355,7 +354,7 @@ class ChatArcee(BaseChatOpenAI):
     # ------------------------------------------------------------------ tokens & context
     def get_num_tokens(self, text: str) -> int:
         """Approximate token count of a text, offline (about 4 characters per token)."""
-        return math.ceil(len(text) / 4)
+        return math.ceil(len(text) / CHARS_PER_TOKEN)
 
     def get_num_tokens_from_messages(
         self,
@@ -380,9 +379,7 @@ class ChatArcee(BaseChatOpenAI):
         from langchain_core.utils.function_calling import convert_to_openai_tool
 
         tool_dicts = [convert_to_openai_tool(tool) for tool in tools] if tools else None
-        count = count_tokens_approximately(messages, tools=tool_dicts)  # type: ignore[arg-type]
-        reasoning_chars = sum(len(reasoning_of(m) or "") for m in messages if m.type == "ai")
-        return count + math.ceil(reasoning_chars / 4)
+        return approximate_token_count(messages, tools=tool_dicts)
 
     def refresh_context_window(self) -> int:
         """Read this model's ``context_length`` from Arcee's ``GET /models`` and adopt it.

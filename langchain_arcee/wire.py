@@ -24,12 +24,11 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from langchain_arcee.messages import REASONING_KEYS, reasoning_of
+
 ReasoningField = Literal["reasoning_content", "reasoning", "both"]
 """Which request field carries reasoning back: hosted Arcee reads ``reasoning_content`` (and
 accepts ``reasoning``); self-hosted vLLM reads only ``reasoning``."""
-
-REASONING_KEYS = ("reasoning_content", "reasoning")
-"""Response fields that may hold reasoning, in order of preference."""
 
 _TEXT_BLOCK_TYPES = frozenset({"text", "output_text", "input_text"})
 
@@ -50,31 +49,6 @@ def text_of(content: str | list[Any]) -> str:
         elif isinstance(block, Mapping) and block.get("type") in _TEXT_BLOCK_TYPES:
             parts.append(str(block.get("text", "")))
     return "".join(parts)
-
-
-def reasoning_of(message: BaseMessage) -> str | None:
-    """The reasoning an assistant message carries, wherever LangChain keeps it.
-
-    Looks in ``additional_kwargs`` (``reasoning_content`` or ``reasoning``, as this package and
-    langchain-deepseek store it), then in standard ``reasoning`` content blocks.
-    """
-    extras = message.additional_kwargs
-    if extras:
-        value = extras.get("reasoning_content")
-        if isinstance(value, str):
-            return value
-        value = extras.get("reasoning")
-        if isinstance(value, str):
-            return value
-    if isinstance(message.content, list):
-        pieces = [
-            str(block.get("reasoning", ""))
-            for block in message.content
-            if isinstance(block, Mapping) and block.get("type") == "reasoning"
-        ]
-        if pieces:
-            return "".join(pieces)
-    return None
 
 
 def reasoning_from_response(message: Mapping[str, Any]) -> str | None:

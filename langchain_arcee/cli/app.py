@@ -28,9 +28,9 @@ from langchain_arcee.chat_models import ChatArcee
 from langchain_arcee.cli.commands import ChatState, run_command
 from langchain_arcee.cli.render import ReplyPrinter, one_line
 from langchain_arcee.memory import RunnableWithMemory
+from langchain_arcee.messages import reasoning_of
 from langchain_arcee.stores.base import ChatStore, StoreError
 from langchain_arcee.stores.factory import store_from_url
-from langchain_arcee.wire import reasoning_of
 
 PROG = "arcee-chat"
 HOME_ENV_VAR = "ARCEE_CHAT_HOME"

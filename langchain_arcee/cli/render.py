@@ -13,7 +13,7 @@ from typing import Literal, TextIO
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from langchain_arcee.wire import reasoning_of
+from langchain_arcee.messages import reasoning_of
 
 _DIM = "\x1b[2m"
 _BOLD = "\x1b[1m"

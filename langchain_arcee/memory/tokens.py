@@ -10,20 +10,16 @@ that function does not see). Counts are cached per message id: stored messages n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from langchain_core.runnables.fallbacks import RunnableWithFallbacks
 
-from langchain_arcee.memory.window import TokenCounter, reasoning_text_length
-
-CHARS_PER_TOKEN = 4.0
-"""Same ratio as ``count_tokens_approximately``."""
+from langchain_arcee.memory.window import TokenCounter
+from langchain_arcee.messages import approximate_token_count
 
 T = TypeVar("T")
 
@@ -101,8 +97,7 @@ def counts_tokens_offline(model: object) -> bool:
 
 def approximate_tokens(message: BaseMessage) -> int:
     """``count_tokens_approximately`` of one message plus its reasoning text."""
-    reasoning = reasoning_text_length(message)
-    return count_tokens_approximately([message]) + math.ceil(reasoning / CHARS_PER_TOKEN)
+    return approximate_token_count([message])
 
 
 def base_counter_for(runnable: Runnable[Any, Any] | None) -> TokenCounter:
@@ -155,7 +150,6 @@ class PerMessageCache(Generic[T]):
 
 
 __all__ = [
-    "CHARS_PER_TOKEN",
     "DEFAULT_REPLY_RESERVE",
     "PerMessageCache",
     "approximate_tokens",

@@ -32,19 +32,18 @@ from typing import Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+from langchain_arcee.messages import REASONING_KEYS, is_reasoning_block
+
 TokenCounter = Callable[[BaseMessage], int]
 """Counts the tokens of one message."""
 
 ReasoningRetention = Literal["all", "current_turn"]
 
-REASONING_KEYS = ("reasoning_content", "reasoning")
-"""``additional_kwargs`` keys that hold an assistant message's reasoning."""
-
 DEFAULT_INITIAL_LOAD = 256
+"""How many newest messages the first read of a turn asks the store for."""
 
 SINGLE_READ_LIMIT = 2048
 """A ``max_messages`` cap up to this size is read in one query rather than grown into."""
-"""How many newest messages the first read of a turn asks the store for."""
 
 GROWTH_FACTOR = 4
 
@@ -303,10 +302,7 @@ def has_reasoning(message: BaseMessage) -> bool:
         return False
     if any(key in message.additional_kwargs for key in REASONING_KEYS):
         return True
-    return isinstance(message.content, list) and any(
-        isinstance(block, dict) and block.get("type") in ("reasoning", "thinking")
-        for block in message.content
-    )
+    return isinstance(message.content, list) and any(map(is_reasoning_block, message.content))
 
 
 def without_reasoning(message: BaseMessage) -> BaseMessage:
@@ -319,11 +315,7 @@ def without_reasoning(message: BaseMessage) -> BaseMessage:
     kwargs = {k: v for k, v in message.additional_kwargs.items() if k not in REASONING_KEYS}
     update: dict[str, object] = {"additional_kwargs": kwargs}
     if isinstance(message.content, list):
-        update["content"] = [
-            block
-            for block in message.content
-            if not (isinstance(block, dict) and block.get("type") in ("reasoning", "thinking"))
-        ]
+        update["content"] = [block for block in message.content if not is_reasoning_block(block)]
     return message.model_copy(update=update)
 
 
@@ -361,15 +353,3 @@ def apply_reasoning_retention(
     else:
         cutoff = current_turn_start(history)
     return [strip(m) if i < cutoff else m for i, m in enumerate(history)]
-
-
-def reasoning_text_length(message: BaseMessage) -> int:
-    """Characters of reasoning an assistant message carries in ``additional_kwargs``."""
-    if not isinstance(message, AIMessage):
-        return 0
-    total = 0
-    for key in REASONING_KEYS:
-        value = message.additional_kwargs.get(key)
-        if isinstance(value, str):
-            total += len(value)
-    return total
