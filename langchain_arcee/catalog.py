@@ -31,7 +31,6 @@ DEFAULT_CONTEXT_WINDOW = 32_768
 """Conservative window assumed for a model id not in the table (override per instance)."""
 
 
-
 def known_context_window(model: str) -> int | None:
     """The table's context window for ``model`` (case-insensitive), if known."""
     if model in KNOWN_CONTEXT_WINDOWS:
