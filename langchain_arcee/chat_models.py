@@ -246,10 +246,7 @@ class ChatArcee(BaseChatOpenAI):
     def _get_request_payload(
         self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        if isinstance(input_, list) and all(isinstance(m, BaseMessage) for m in input_):
-            messages = input_  # already messages (the usual case): skip re-validating the history
-        else:
-            messages = self._convert_input(input_).to_messages()
+        messages = self._convert_input(input_).to_messages()
         payload = {**self._default_params, **kwargs}
         if stop is not None:
             payload["stop"] = stop
