@@ -479,3 +479,14 @@ def test_one_model_across_event_loops(model: ChatArcee) -> None:
     third = asyncio.run(stream())
     assert "first loop" in str(first.content) and "second loop" in str(second.content)
     assert "third loop" in third
+
+
+def test_structured_output_json_schema_is_opt_in(
+    model: ChatArcee, arcee_server: ArceeTestServer
+) -> None:
+    arcee_server.enqueue(Reply(content='{"name": "Cy", "age": 5}'))
+    result = model.with_structured_output(Person, method="json_schema").invoke("Cy is 5")
+    assert result == Person(name="Cy", age=5)
+    response_format = arcee_server.last_request.body["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["name"] == "Person"
