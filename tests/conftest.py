@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -54,11 +54,18 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
-def _service_unavailable(name: str, url: str, env: str, error: BaseException) -> None:
-    reason = f"{name} not reachable at {url}: set {env} or start the server ({error})"
-    if os.environ.get("ARCEE_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+def _service_url(
+    name: str, env: str, default: str, probe: Callable[[str], BaseException | None]
+) -> str:
+    """The server's URL from ``env``; skips (or, in CI, fails) the test if it is unreachable."""
+    url = os.environ.get(env, default)
+    error = probe(url)
+    if error is not None:
+        reason = f"{name} not reachable at {url}: set {env} or start the server ({error})"
+        if os.environ.get("ARCEE_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
 
 
 @functools.cache
@@ -97,11 +104,9 @@ def postgres_url() -> str:
 
     Tests must isolate themselves (unique table prefix or session ids) and clean up.
     """
-    url = os.environ.get("ARCEE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    error = _probe_postgres(url)
-    if error is not None:
-        _service_unavailable("PostgreSQL", url, "ARCEE_TEST_POSTGRES_URL", error)
-    return url
+    return _service_url(
+        "PostgreSQL", "ARCEE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL, _probe_postgres
+    )
 
 
 @pytest.fixture
@@ -110,11 +115,7 @@ def redis_url() -> str:
 
     Tests must isolate themselves (unique key prefix or session ids) and clean up.
     """
-    url = os.environ.get("ARCEE_TEST_REDIS_URL", DEFAULT_REDIS_URL)
-    error = _probe_redis(url)
-    if error is not None:
-        _service_unavailable("Redis", url, "ARCEE_TEST_REDIS_URL", error)
-    return url
+    return _service_url("Redis", "ARCEE_TEST_REDIS_URL", DEFAULT_REDIS_URL, _probe_redis)
 
 
 # ============================================================================================
