@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_arcee.stores.base import (
     ChatStore,
+    ConcurrentTurnError,
     CorruptMessageError,
+    SessionBusyError,
     SessionInfo,
     StoreChatMessageHistory,
     StoreError,
@@ -43,11 +45,13 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ChatStore",
+    "ConcurrentTurnError",
     "CorruptMessageError",
     "InMemoryChatStore",
     "PostgresChatStore",
     "RedisChatStore",
     "SQLiteChatStore",
+    "SessionBusyError",
     "SessionInfo",
     "StoreChatMessageHistory",
     "StoreError",

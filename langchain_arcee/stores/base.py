@@ -30,6 +30,31 @@ class CorruptMessageError(StoreError):
     """A stored row could not be decoded into a message."""
 
 
+class SessionBusyError(StoreError):
+    """Another turn holds the session's lease and it was not released within ``lock_timeout``.
+
+    Raised before anything is sent to the model: nothing was billed and nothing was stored.
+    """
+
+
+class ConcurrentTurnError(StoreError):
+    """The session changed (another turn, a clear or a delete) since this turn read it.
+
+    The store refused the append atomically: nothing of this turn was stored. The turn's
+    messages are kept on the exception (``messages``) so the caller can decide what to do
+    with a reply that was already produced.
+
+    Attributes:
+        session_id: The session.
+        messages: The messages the turn tried to store.
+    """
+
+    def __init__(self, message: str, *, session_id: str, messages: Sequence[BaseMessage] = ()):
+        super().__init__(message)
+        self.session_id = session_id
+        self.messages = list(messages)
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     """Summary of one stored session.
