@@ -7,6 +7,7 @@ names, ids, ``response_metadata`` and ``usage_metadata``. Chunks are stored as f
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,23 @@ def to_storable(message: BaseMessage) -> BaseMessage:
     if isinstance(message, BaseMessageChunk):
         return message_chunk_to_message(message)
     return message
+
+
+def detached(message: BaseMessage) -> BaseMessage:
+    """A copy of ``message`` that shares no mutable container with it.
+
+    The message and its top-level containers (content list, ``additional_kwargs``,
+    ``response_metadata``, tool calls) are copied; nested values inside them are shared, which
+    is what LangChain code mutates in practice. ~3x cheaper than ``copy.deepcopy``.
+    """
+    clone = copy.copy(message)
+    fields = clone.__dict__
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            fields[name] = dict(value)
+        elif isinstance(value, list):
+            fields[name] = [dict(v) if isinstance(v, dict) else v for v in value]
+    return clone
 
 
 def message_to_record(message: BaseMessage) -> dict[str, Any]:
@@ -74,37 +92,58 @@ def decode_message(raw: str | bytes | dict[str, Any], *, session_id: str) -> Bas
 class DecodeCache:
     """Bounded, thread-safe cache of decoded messages keyed by their stored text.
 
-    Decoding a message (``json.loads`` + ``messages_from_dict``) costs ~5 us; a turn that loads
-    the newest 1,000 messages would spend ~5 ms on it. Stored rows never change once written,
-    so the decoded form of a given text can be reused. Keying by the text itself (rather than
-    a row id) makes the cache correct even if a table is dropped and recreated, a row is
-    rewritten by hand, or the backend has no row ids at all (Redis lists); a lookup costs one
-    hash of the text. No library offers this: LangChain's histories always decode everything.
+    Decoding a message (``json.loads`` + ``messages_from_dict``) costs 5-25 us; a turn that
+    loads the newest 1,000 messages would spend 5-25 ms on it. Stored rows never change once
+    written, so the decoded form of a given text can be reused. Keying by the text itself
+    (rather than a row id or a message id) makes the cache correct even if a table is dropped
+    and recreated, a row is rewritten by hand, two sessions hold messages with the same id, or
+    the backend has no row ids at all (Redis lists); a lookup costs one hash of the text. No
+    library offers this: LangChain's histories always decode everything.
 
-    The cached message objects are shared between loads; callers must treat loaded messages
-    as immutable (the lists returned are always fresh).
+    The bound is in bytes of stored text (a proxy for the decoded objects' size), so a few
+    huge messages can't grow it past ``max_bytes``; texts over ``max_item_bytes`` are decoded
+    every time. Public reads get copies (:func:`detached`) so no caller can change what a later
+    read returns; a turn's own read may take the cached objects themselves (``shared=True``),
+    which the memory adapter never mutates.
 
     Args:
-        max_entries: How many decoded messages to keep (oldest inserted are dropped first).
-        max_item_chars: Texts longer than this are decoded every time, not cached.
+        max_bytes: Bound of the cache, in characters of stored text (oldest dropped first).
+        max_item_bytes: Texts longer than this are not cached.
     """
 
-    def __init__(self, max_entries: int = 50_000, max_item_chars: int = 64_000) -> None:
-        self.max_entries = max_entries
-        self.max_item_chars = max_item_chars
+    DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_item_bytes: int = 256 * 1024):
+        self.max_bytes = max_bytes
+        self.max_item_bytes = max_item_bytes
         self._cache: dict[str | bytes, BaseMessage] = {}
+        self._size = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._cache)
 
+    @property
+    def size(self) -> int:
+        """Characters (or bytes) of stored text currently cached."""
+        return self._size
+
     def clear(self) -> None:
         """Drop every cached message."""
         with self._lock:
             self._cache.clear()
+            self._size = 0
 
-    def decode_many(self, raws: Iterable[str | bytes], *, session_id: str) -> list[BaseMessage]:
+    def decode_many(
+        self, raws: Iterable[str | bytes], *, session_id: str, shared: bool = False
+    ) -> list[BaseMessage]:
         """Decode stored texts in order, reusing cached messages.
+
+        Args:
+            raws: The stored texts, in order.
+            session_id: The session they belong to, named in errors.
+            shared: Return the cached objects themselves (callers must not mutate them)
+                instead of copies.
 
         Raises:
             CorruptMessageError: If a text is not a valid encoded message.
@@ -115,13 +154,18 @@ class DecodeCache:
             message = get(raw)
             if message is None:
                 message = decode_message(raw, session_id=session_id)
-                if self.max_entries > 0 and len(raw) <= self.max_item_chars:
+                if len(raw) <= min(self.max_item_bytes, self.max_bytes):
                     self._put(raw, message)
             out.append(message)
-        return out
+        return out if shared else [detached(m) for m in out]
 
     def _put(self, raw: str | bytes, message: BaseMessage) -> None:
         with self._lock:
+            if raw in self._cache:
+                return
             self._cache[raw] = message
-            while len(self._cache) > self.max_entries:
-                del self._cache[next(iter(self._cache))]
+            self._size += len(raw)
+            while self._size > self.max_bytes:
+                oldest = next(iter(self._cache))
+                del self._cache[oldest]
+                self._size -= len(oldest)
