@@ -5,7 +5,7 @@ The chat model is found by walking ``RunnableBinding.bound``, ``RunnableSequence
 (``ChatArcee``) or ``profile["max_input_tokens"]``. Tokens are counted by the model's own
 counter if it declares it offline (``ChatArcee`` does), else by
 ``langchain_core.messages.utils.count_tokens_approximately`` plus the reasoning text (which
-that function does not see). Counts are cached per message id: stored messages never change.
+that function does not see). Counts are cached per message object (see :class:`IdentityCache`).
 """
 
 from __future__ import annotations
@@ -113,36 +113,35 @@ def base_counter_for(runnable: Runnable[Any, Any] | None) -> TokenCounter:
     return approximate_tokens
 
 
-class PerMessageCache(Generic[T]):
-    """Caches a function of a message by message id (bounded; oldest entries evicted first).
+class IdentityCache(Generic[T]):
+    """Caches a function of a message by the message *object* (bounded, oldest dropped first).
 
-    Stored messages never change, so a token count (or a stripped copy) computed once per id
-    stays valid. Messages without an id are computed every time.
+    The stores hand a turn the same decoded objects for the same stored text, so a token count
+    (or a stripped copy) computed once per object is reused across turns. Keying by the object
+    (it is held, so its ``id`` can't be reused while cached) never confuses two different
+    messages, whatever ids callers give them: message ids are the caller's and may collide
+    across sessions or within one.
 
     Args:
         compute: The function to cache.
         max_entries: Cache size bound.
     """
 
-    def __init__(self, compute: Callable[[BaseMessage], T], max_entries: int = 100_000) -> None:
+    def __init__(self, compute: Callable[[BaseMessage], T], max_entries: int = 50_000) -> None:
         self._compute = compute
         self._max_entries = max_entries
-        self._cache: dict[str, T] = {}
+        self._cache: dict[int, tuple[BaseMessage, T]] = {}
 
     def __call__(self, message: BaseMessage) -> T:
         """The (cached) result for ``message``."""
-        key = message.id
-        if key is None:
-            return self._compute(message)
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
+        entry = self._cache.get(id(message))
+        if entry is not None and entry[0] is message:
+            return entry[1]
         result = self._compute(message)
         if len(self._cache) >= self._max_entries:
             for old in list(self._cache)[: self._max_entries // 2]:
                 del self._cache[old]
-        self._cache[key] = result
+        self._cache[id(message)] = (message, result)
         return result
 
     def __len__(self) -> int:
@@ -151,7 +150,7 @@ class PerMessageCache(Generic[T]):
 
 __all__ = [
     "DEFAULT_REPLY_RESERVE",
-    "PerMessageCache",
+    "IdentityCache",
     "approximate_tokens",
     "base_counter_for",
     "context_window_of",

@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from typing_extensions import Self
-
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
+from typing_extensions import Self
 
 
 class StoreError(RuntimeError):
@@ -62,7 +61,9 @@ class ConcurrentTurnError(StoreError):
         messages: The messages the turn tried to store.
     """
 
-    def __init__(self, message: str, *, session_id: str, messages: Sequence[BaseMessage] = ()):
+    def __init__(
+        self, message: str, *, session_id: str, messages: Sequence[BaseMessage] = ()
+    ) -> None:
         super().__init__(message)
         self.session_id = session_id
         self.messages = list(messages)
@@ -352,7 +353,8 @@ class ChatStore(ABC):
         """Append messages to a session atomically (all or nothing), whatever its lease.
 
         Bumps the session's version, so a turn in flight on the session is then refused at
-        commit. Message chunks are stored as their full message class (``AIMessageChunk`` -> ``AIMessage``).
+        commit. Message chunks are stored as their full message class (``AIMessageChunk`` ->
+        ``AIMessage``).
 
         Raises:
             StoreError: If the write failed; nothing of ``messages`` is stored.

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Float,
     Identity,
     Table,
+    bindparam,
     create_engine,
     func,
     select,
@@ -54,6 +55,7 @@ _T = TypeVar("_T")
 
 MAX_SESSION_ID_BYTES = 2048
 """Longest session id PostgreSQL can index, in UTF-8 bytes (with a margin)."""
+
 
 def psycopg_url(url: str | URL) -> URL:
     """Normalize ``postgres://``/``postgresql://`` URLs to the psycopg 3 driver.
@@ -166,15 +168,13 @@ class PostgresChatStore(SQLChatStore):
         return func.now()
 
     def _after(self, seconds_param: str) -> Any:
-        from sqlalchemy import bindparam
-
         seconds = bindparam(seconds_param, type_=Float)
         return func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
     # ---- one statement per turn phase -------------------------------------------------
     def _build_statements(self) -> None:
         super()._build_statements()
-        preparer = postgresql.dialect().identifier_preparer
+        preparer = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
         sessions = preparer.format_table(self.sessions)
         messages = preparer.format_table(self.messages)
         expired = "coalesce(s.expires_at <= now(), false)"

@@ -305,7 +305,7 @@ class RedisChatStore(ChatStore):
     def _run_once(self, op: _Op[_T]) -> _T:
         with self.client.pipeline(transaction=op.transaction) as pipe:
             for command in op.commands:
-                pipe.execute_command(*command)
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
             return op.finish(pipe.execute())
 
     async def _arun(self, op: _Op[_T], session_id: str, action: str) -> _T:
@@ -313,6 +313,8 @@ class RedisChatStore(ChatStore):
             if not self._ready:
                 await self._arun_once(self._setup_op())
             return await self._arun_once(op)
+        except StoreError:
+            raise
         except (redis.RedisError, RuntimeError) as exc:
             # RuntimeError: an injected async client used on a loop that has closed.
             raise self._error(session_id, action, exc) from exc
@@ -393,9 +395,7 @@ class RedisChatStore(ChatStore):
     def _lease_op(self, lease: TurnLease, renew: bool) -> _Op[bool]:
         lease_key = self._keys(lease.session_id)[2]
         ms: int | str = max(1, int(lease.lease_seconds * 1000)) if renew else ""
-        return _Op(
-            [("EVAL", _LEASE, 1, lease_key, lease.token, ms)], lambda r: bool(int(r[0]))
-        )
+        return _Op([("EVAL", _LEASE, 1, lease_key, lease.token, ms)], lambda r: bool(int(r[0])))
 
     def _load_op(self, session_id: str, start: int, stop: int) -> _Op[list[BaseMessage]]:
         key = self.messages_key(session_id)

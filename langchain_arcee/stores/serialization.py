@@ -113,7 +113,9 @@ class DecodeCache:
 
     DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_item_bytes: int = 256 * 1024):
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_BYTES, max_item_bytes: int = 256 * 1024
+    ) -> None:
         self.max_bytes = max_bytes
         self.max_item_bytes = max_item_bytes
         self._cache: dict[str | bytes, BaseMessage] = {}

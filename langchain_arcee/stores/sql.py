@@ -244,27 +244,16 @@ class SQLChatStore(ChatStore):
 
     # ---- migrations ---------------------------------------------------------------------
     def _migrate_create_tables(self, conn: Connection) -> None:
-        """v0: the tables and indexes of 0.1.0 (absent ones only)."""
-        inspector = inspect(conn)
-        if inspector.has_table(self.messages.name, schema=self.schema):
+        """v0: the tables and indexes, if absent (0.1.0 created them without v1's columns)."""
+        if inspect(conn).has_table(self.messages.name, schema=self.schema):
             return
-        v0 = MetaData(schema=self.schema)
-        sessions = Table(
-            self.sessions.name,
-            v0,
-            *(self.sessions.c[name].copy() for name in self._V0_SESSION_COLUMNS),
-        )
-        Index(f"{self.table_prefix}_sessions_updated_idx", sessions.c.updated_at)
-        messages = self.messages.to_metadata(v0)
-        for table in (sessions, messages):
+        for table in (self.sessions, self.messages):
             conn.execute(CreateTable(table, if_not_exists=True))
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
                 conn.execute(CreateIndex(index, if_not_exists=True))
 
-    _V0_SESSION_COLUMNS = ("session_id", "created_at", "updated_at", "expires_at", "message_count")
-
     def _migrate_add_turn_columns(self, conn: Connection) -> None:
-        """v1: the turn protocol's version and lease columns."""
+        """v1: the turn protocol's version and lease columns (those still missing)."""
         quoted = conn.dialect.identifier_preparer.format_table(self.sessions)
         existing = {c["name"] for c in inspect(conn).get_columns(self.sessions.name, self.schema)}
         for name, ddl in (
@@ -281,7 +270,7 @@ class SQLChatStore(ChatStore):
         return "TIMESTAMP WITH TIME ZONE"
 
     @property
-    def MIGRATIONS(self) -> list[Callable[[Connection], None]]:  # noqa: N802 - as langgraph
+    def MIGRATIONS(self) -> list[Callable[[Connection], None]]:
         """The schema's migrations; index ``i`` is schema version ``i``."""
         return [self._migrate_create_tables, self._migrate_add_turn_columns]
 
@@ -393,9 +382,9 @@ class SQLChatStore(ChatStore):
         return await asyncio.to_thread(self._run, work, session_id, finish, write=write)
 
     # ---- statements (built once) --------------------------------------------------------
-    def _build_statements(self) -> None:  # noqa: PLR0915 - one place for every statement
+    def _build_statements(self) -> None:
         s, m = self.sessions, self.messages
-        sid = bindparam("sid")
+        sid: Any = bindparam("sid")
         live = (s.c.expires_at.is_(None)) | (s.c.expires_at > self._now())
         is_expired = (s.c.expires_at.is_not(None)) & (s.c.expires_at <= self._now())
 
@@ -434,7 +423,9 @@ class SQLChatStore(ChatStore):
         )
 
         # A turn's commit: everything conditional on the version the turn read.
-        at_base = select(s.c.session_id).where(s.c.session_id == sid, s.c.version == bindparam("base"))
+        at_base = select(s.c.session_id).where(
+            s.c.session_id == sid, s.c.version == bindparam("base")
+        )
         self._purge_if_expired = delete(m).where(
             m.c.session_id == sid,
             select(s.c.session_id)
@@ -466,7 +457,9 @@ class SQLChatStore(ChatStore):
             .values(lease_token=None, lease_expires_at=None)
         )
         self._renew = (
-            update(s).where(s.c.session_id == sid, own_lease).values(lease_expires_at=self._after("lease"))
+            update(s)
+            .where(s.c.session_id == sid, own_lease)
+            .values(lease_expires_at=self._after("lease"))
         )
 
         # A plain append (no lease): upsert the session row, bump its version.
@@ -492,14 +485,18 @@ class SQLChatStore(ChatStore):
             m.c.session_id == sid,
             select(s.c.session_id).where(s.c.session_id == sid, is_expired).exists(),
         )
-        self._insert_message = insert(m).values(session_id=sid, data=bindparam("data"), created_at=self._now())
+        self._insert_message = insert(m).values(
+            session_id=sid, data=bindparam("data"), created_at=self._now()
+        )
 
         # Clear/delete: drop the messages, keep the row as a newer, empty version.
         self._delete_messages = delete(m).where(m.c.session_id == sid)
         self._empty_session = (
             update(s)
             .where(s.c.session_id == sid)
-            .values(version=s.c.version + 1, message_count=0, updated_at=self._now(), expires_at=None)
+            .values(
+                version=s.c.version + 1, message_count=0, updated_at=self._now(), expires_at=None
+            )
         )
 
         # Reads and admin.
@@ -527,7 +524,9 @@ class SQLChatStore(ChatStore):
         )
         idle = s.c.lease_token.is_(None) | (s.c.lease_expires_at <= self._now())
         doomed = is_expired | ((s.c.message_count == 0) & idle)
-        self._purge_messages = delete(m).where(m.c.session_id.in_(select(s.c.session_id).where(doomed)))
+        self._purge_messages = delete(m).where(
+            m.c.session_id.in_(select(s.c.session_id).where(doomed))
+        )
         self._count_expired = select(s.c.session_id).where(is_expired)
         self._purge_sessions = delete(s).where(doomed)
 
