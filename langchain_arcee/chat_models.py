@@ -32,14 +32,17 @@ from langchain_arcee.catalog import (
 )
 from langchain_arcee.messages import CHARS_PER_TOKEN, approximate_token_count
 from langchain_arcee.transport import (
+    ArceeContextOverflowError,
     ArceeOpenAI,
     AsyncArceeOpenAI,
     AsyncUntypedChatCompletions,
     MalformedResponseError,
     PerEventLoop,
     UntypedChatCompletions,
+    as_context_overflow,
     async_http_client,
     http_client,
+    is_context_overflow,
 )
 from langchain_arcee.wire import (
     ReasoningField,
@@ -263,29 +266,35 @@ class ChatArcee(BaseChatOpenAI):
 
     # ------------------------------------------------------------------ calls
     @contextlib.contextmanager
-    def _malformed_response_as_api_error(self) -> Iterator[None]:
-        # The SDK lets a 200 whose body is not JSON escape as a bare JSONDecodeError.
+    def _arcee_errors(self) -> Iterator[None]:
+        """Map what the SDK and langchain-openai raise to the errors ``ChatArcee`` documents."""
         try:
             yield
         except json.JSONDecodeError as exc:
+            # The SDK lets a 200 whose body is not JSON escape as a bare JSONDecodeError.
             url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
             raise MalformedResponseError(f"the body is not valid JSON ({exc})", url) from exc
+        except openai.BadRequestError as exc:
+            # langchain-openai maps OpenAI's wordings only; vLLM's are Arcee's.
+            if isinstance(exc, ArceeContextOverflowError) or not is_context_overflow(exc):
+                raise
+            raise as_context_overflow(exc) from exc
 
     def _empty_stream_error(self) -> MalformedResponseError:
         url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
         return MalformedResponseError("the stream ended without any data", url)
 
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             return super()._generate(*args, **kwargs)
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             return await super()._agenerate(*args, **kwargs)
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         received = False
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             for chunk in super()._stream(*args, **kwargs):
                 received = True
                 yield chunk
@@ -294,7 +303,7 @@ class ChatArcee(BaseChatOpenAI):
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         received = False
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             async for chunk in super()._astream(*args, **kwargs):
                 received = True
                 yield chunk
