@@ -30,7 +30,7 @@ from langchain_arcee.catalog import (
     list_models,
     missing_key_message,
 )
-from langchain_arcee.messages import CHARS_PER_TOKEN, approximate_token_count
+from langchain_arcee.messages import approximate_token_count, text_tokens
 from langchain_arcee.transport import (
     ArceeContextOverflowError,
     ArceeOpenAI,
@@ -359,8 +359,12 @@ class ChatArcee(BaseChatOpenAI):
 
     # ------------------------------------------------------------------ tokens & context
     def get_num_tokens(self, text: str) -> int:
-        """Approximate token count of a text, offline (about 4 characters per token)."""
-        return math.ceil(len(text) / CHARS_PER_TOKEN)
+        """Approximate token count of a text, offline and script-aware.
+
+        About one token per Chinese, Japanese or Korean character, two characters per token on
+        code and JSON, four on English prose (see :func:`langchain_arcee.messages.text_tokens`).
+        """
+        return math.ceil(text_tokens(text))
 
     def get_num_tokens_from_messages(
         self,
@@ -371,8 +375,9 @@ class ChatArcee(BaseChatOpenAI):
     ) -> int:
         """Approximate token count of a conversation, offline.
 
-        Counts content, roles, names, tool calls, tool call ids, reasoning and tool schemas
-        (~4 characters per token). Never downloads a tokenizer.
+        Counts content, roles, names, tool calls, tool call ids, reasoning and tool schemas,
+        aware of script (CJK, code and JSON cost more tokens per character than prose). Never
+        downloads a tokenizer.
 
         Args:
             messages: The conversation.

@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from tests.arcee_server import ArceeTestServer, Fault, Reply
+from tests.sample_texts import CJK, CODE, PROSE
 
 pytestmark = pytest.mark.loopback
 
@@ -499,14 +500,10 @@ def test_out_of_process_server_and_control_routes():
 
 # -- token counting and the context window ---------------------------------------------------
 
-PROSE = "The quick brown fox jumps over the lazy dog while the farmer watches from the porch. "
-CJK = "今天天气很好，我们一起去公园散步吧。"  # noqa: RUF001
-CODE = 'def f(x):\n    return {"a": [i * 2 for i in range(x) if i % 3 == 0]}\n'
-
 
 @pytest.mark.parametrize(
     ("text", "low", "high"),
-    [(PROSE * 5, 3.5, 5.0), (CJK * 5, 0.9, 1.2), (CODE * 5, 1.5, 2.6)],
+    [(PROSE, 3.5, 5.0), (CJK, 0.9, 1.2), (CODE, 1.5, 2.6)],
     ids=["prose", "cjk", "code"],
 )
 def test_prompt_tokens_count_like_a_tokenizer(client, text, low, high):
@@ -535,23 +532,23 @@ def test_prompt_tokens_count_reasoning_tool_calls_and_tools(client):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_over_window_is_rejected_like_vllm(client, arcee_server, stream):
-    arcee_server.set_option(context_lengths={MODEL: 100})
-    fits = chat(client, [user(CJK)])
+    arcee_server.set_option(context_lengths={MODEL: 100})  # CJK: ~1 token per character
+    fits = chat(client, [user(CJK[:80])])
     assert fits.usage.prompt_tokens < 100
     with pytest.raises(openai.BadRequestError) as info:
-        chat(client, [user(CJK * 10)], stream=stream)
+        chat(client, [user(CJK * 2)], stream=stream)
     body = info.value.body
     assert isinstance(body, dict) and body["type"] == "BadRequestError"
     assert body["message"].startswith("This model's maximum context length is 100 tokens. ")
     assert "However, your request has " in body["message"]
     with pytest.raises(openai.BadRequestError) as info:
-        chat(client, [user(CJK)], max_tokens=90)  # prompt + requested output over the window
+        chat(client, [user(CJK[:80])], max_tokens=90)  # prompt + requested output over the window
     assert "you requested 90 output tokens and your prompt contains at least" in str(info.value)
 
 
 def test_catalogue_window_is_enforced_by_default(client, arcee_server):
     arcee_server.set_option(models=({"id": MODEL, "context_length": 50, "reasoning": True},))
     with pytest.raises(openai.BadRequestError, match="maximum context length is 50 tokens"):
-        chat(client, [user(PROSE * 10)])
+        chat(client, [user(PROSE)])
     arcee_server.set_option(context_lengths={MODEL: 10_000})  # the option overrides the row
-    assert chat(client, [user(PROSE * 10)]).usage.prompt_tokens > 50
+    assert chat(client, [user(PROSE)]).usage.prompt_tokens > 50

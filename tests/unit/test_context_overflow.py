@@ -11,10 +11,11 @@ from langchain_openai.chat_models.base import OpenAIContextOverflowError
 
 from langchain_arcee import ArceeContextOverflowError, ChatArcee
 from tests.arcee_server import ArceeTestServer, count_prompt_tokens
+from tests.sample_texts import CJK
 
 KEY = "sk-arcee-test-0123456789"
 MODEL = "trinity-mini"
-LONG = "这是一个很长的中文句子，用来填满上下文窗口。" * 20  # noqa: RUF001 (~440 tokens, ~4x the 4-char estimate)
+LONG = CJK * 3  # ~400 tokens, where a 4-characters-per-token estimate sees ~100
 
 
 def _model(server: ArceeTestServer, **kwargs: object) -> ChatArcee:
