@@ -90,7 +90,9 @@ class ChatArcee(BaseChatOpenAI):
         base_url: API base; defaults to ``ARCEE_API_BASE`` / ``ARCEE_BASE_URL`` or
             ``https://api.arcee.ai/api/v1`` (point it at a self-hosted vLLM, too).
         reasoning_field: Field that carries reasoning back: ``"reasoning_content"`` (hosted
-            Arcee), ``"reasoning"`` (self-hosted vLLM) or ``"both"``.
+            Arcee), ``"reasoning"`` (self-hosted vLLM), ``"both"``, or ``None`` to send no
+            reasoning back (servers that reject unknown fields; thinking models lose their
+            earlier reasoning then).
         context_window: Context window in tokens (defaults from the known-model table).
         temperature, max_tokens, timeout, max_retries, stop: As in ``ChatOpenAI``.
 
@@ -136,8 +138,9 @@ class ChatArcee(BaseChatOpenAI):
     stream_usage: bool | None = True
     """Ask for a usage chunk when streaming (a server that sends none is tolerated)."""
 
-    reasoning_field: ReasoningField = "reasoning_content"
-    """Request field that carries earlier reasoning back (``"reasoning"`` for vLLM)."""
+    reasoning_field: ReasoningField | None = "reasoning_content"
+    """Request field that carries earlier reasoning back (``"reasoning"`` for vLLM; ``None``
+    sends no reasoning back, for OpenAI-compatible servers that reject unknown fields)."""
 
     context_window: int | None = None
     """Context window in tokens; ``None`` resolves from the known-model table, else 32,768."""
