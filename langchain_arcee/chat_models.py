@@ -6,7 +6,7 @@ import contextlib
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import openai
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
@@ -144,9 +144,6 @@ class ChatArcee(BaseChatOpenAI):
 
     context_window: int | None = None
     """Context window in tokens; ``None`` resolves from the known-model table, else 32,768."""
-
-    offline_token_counting: ClassVar[bool] = True
-    """``get_num_tokens_from_messages`` never downloads anything (read by the memory adapter)."""
 
     # ------------------------------------------------------------------ setup
     @model_validator(mode="after")
