@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_arcee import stores
 from langchain_arcee.catalog import ArceeModelInfo, alist_models, list_models
 from langchain_arcee.chat_models import ChatArcee
+from langchain_arcee.transport import ArceeContextOverflowError
 
 if TYPE_CHECKING:
     from langchain_arcee.memory import RunnableWithMemory
@@ -33,6 +34,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ArceeContextOverflowError",
     "ArceeModelInfo",
     "ChatArcee",
     "ChatStore",

@@ -6,7 +6,7 @@ import contextlib
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import openai
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
@@ -30,16 +30,19 @@ from langchain_arcee.catalog import (
     list_models,
     missing_key_message,
 )
-from langchain_arcee.messages import CHARS_PER_TOKEN, approximate_token_count
+from langchain_arcee.messages import approximate_token_count, text_tokens
 from langchain_arcee.transport import (
+    ArceeContextOverflowError,
     ArceeOpenAI,
     AsyncArceeOpenAI,
     AsyncUntypedChatCompletions,
     MalformedResponseError,
     PerEventLoop,
     UntypedChatCompletions,
+    as_context_overflow,
     async_http_client,
     http_client,
+    is_context_overflow,
 )
 from langchain_arcee.wire import (
     ReasoningField,
@@ -87,7 +90,9 @@ class ChatArcee(BaseChatOpenAI):
         base_url: API base; defaults to ``ARCEE_API_BASE`` / ``ARCEE_BASE_URL`` or
             ``https://api.arcee.ai/api/v1`` (point it at a self-hosted vLLM, too).
         reasoning_field: Field that carries reasoning back: ``"reasoning_content"`` (hosted
-            Arcee), ``"reasoning"`` (self-hosted vLLM) or ``"both"``.
+            Arcee), ``"reasoning"`` (self-hosted vLLM), ``"both"``, or ``None`` to send no
+            reasoning back (servers that reject unknown fields; thinking models lose their
+            earlier reasoning then).
         context_window: Context window in tokens (defaults from the known-model table).
         temperature, max_tokens, timeout, max_retries, stop: As in ``ChatOpenAI``.
 
@@ -133,14 +138,12 @@ class ChatArcee(BaseChatOpenAI):
     stream_usage: bool | None = True
     """Ask for a usage chunk when streaming (a server that sends none is tolerated)."""
 
-    reasoning_field: ReasoningField = "reasoning_content"
-    """Request field that carries earlier reasoning back (``"reasoning"`` for vLLM)."""
+    reasoning_field: ReasoningField | None = "reasoning_content"
+    """Request field that carries earlier reasoning back (``"reasoning"`` for vLLM; ``None``
+    sends no reasoning back, for OpenAI-compatible servers that reject unknown fields)."""
 
     context_window: int | None = None
     """Context window in tokens; ``None`` resolves from the known-model table, else 32,768."""
-
-    offline_token_counting: ClassVar[bool] = True
-    """``get_num_tokens_from_messages`` never downloads anything (read by the memory adapter)."""
 
     # ------------------------------------------------------------------ setup
     @model_validator(mode="after")
@@ -263,29 +266,35 @@ class ChatArcee(BaseChatOpenAI):
 
     # ------------------------------------------------------------------ calls
     @contextlib.contextmanager
-    def _malformed_response_as_api_error(self) -> Iterator[None]:
-        # The SDK lets a 200 whose body is not JSON escape as a bare JSONDecodeError.
+    def _arcee_errors(self) -> Iterator[None]:
+        """Map what the SDK and langchain-openai raise to the errors ``ChatArcee`` documents."""
         try:
             yield
         except json.JSONDecodeError as exc:
+            # The SDK lets a 200 whose body is not JSON escape as a bare JSONDecodeError.
             url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
             raise MalformedResponseError(f"the body is not valid JSON ({exc})", url) from exc
+        except openai.BadRequestError as exc:
+            # langchain-openai maps OpenAI's wordings only; vLLM's are Arcee's.
+            if isinstance(exc, ArceeContextOverflowError) or not is_context_overflow(exc):
+                raise
+            raise as_context_overflow(exc) from exc
 
     def _empty_stream_error(self) -> MalformedResponseError:
         url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
         return MalformedResponseError("the stream ended without any data", url)
 
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             return super()._generate(*args, **kwargs)
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             return await super()._agenerate(*args, **kwargs)
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         received = False
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             for chunk in super()._stream(*args, **kwargs):
                 received = True
                 yield chunk
@@ -294,7 +303,7 @@ class ChatArcee(BaseChatOpenAI):
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         received = False
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             async for chunk in super()._astream(*args, **kwargs):
                 received = True
                 yield chunk
@@ -350,8 +359,12 @@ class ChatArcee(BaseChatOpenAI):
 
     # ------------------------------------------------------------------ tokens & context
     def get_num_tokens(self, text: str) -> int:
-        """Approximate token count of a text, offline (about 4 characters per token)."""
-        return math.ceil(len(text) / CHARS_PER_TOKEN)
+        """Approximate token count of a text, offline and script-aware.
+
+        About one token per Chinese, Japanese or Korean character, two characters per token on
+        code and JSON, four on English prose (see :func:`langchain_arcee.messages.text_tokens`).
+        """
+        return math.ceil(text_tokens(text))
 
     def get_num_tokens_from_messages(
         self,
@@ -362,8 +375,9 @@ class ChatArcee(BaseChatOpenAI):
     ) -> int:
         """Approximate token count of a conversation, offline.
 
-        Counts content, roles, names, tool calls, tool call ids, reasoning and tool schemas
-        (~4 characters per token). Never downloads a tokenizer.
+        Counts content, roles, names, tool calls, tool call ids, reasoning and tool schemas,
+        aware of script (CJK, code and JSON cost more tokens per character than prose). Never
+        downloads a tokenizer.
 
         Args:
             messages: The conversation.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 import ssl
 import threading
 import weakref
@@ -21,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx2
 import openai
+from langchain_openai.chat_models.base import OpenAIContextOverflowError
 from openai import AsyncStream, Stream
 from openai._base_client import make_request_options
 from openai._types import NOT_GIVEN, Body, Headers, NotGiven, Query
@@ -87,6 +89,93 @@ class MalformedResponseError(openai.APIError):
             httpx2.Request("POST", url),
             body=None,
         )
+
+
+class ArceeContextOverflowError(OpenAIContextOverflowError):
+    """The request does not fit the model's context window (HTTP 400).
+
+    Both an ``openai.BadRequestError`` (``status_code`` 400, Arcee's message, the response body)
+    and langchain-core's ``ContextOverflowError`` (via langchain-openai's
+    ``OpenAIContextOverflowError``), so LangChain middleware, the memory adapter and code written
+    for ``ChatOpenAI`` all recognise it.
+
+    Attributes:
+        context_length: The model's context window in tokens, when the server named it.
+        prompt_tokens: The server's count of the request's input tokens, when it named it.
+    """
+
+    context_length: int | None
+    prompt_tokens: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: httpx2.Response,
+        body: object | None,
+        context_length: int | None = None,
+        prompt_tokens: int | None = None,
+    ) -> None:
+        super().__init__(message, response=response, body=body)
+        self.context_length = context_length
+        self.prompt_tokens = prompt_tokens
+
+
+# vLLM's wordings over its versions (and OpenAI's, which vLLM copied):
+#   "This model's maximum context length is N tokens. However, you requested M tokens
+#    (P in the messages, C in the completion). Please reduce the length of the messages ..."
+#   "This model's maximum context length is N tokens. However, your request has P input tokens.
+#    Please reduce the length of the input messages."
+#   "This model's maximum context length is N tokens. However, you requested C output tokens and
+#    your prompt contains at least P input tokens, for a total of at least T tokens. ..."
+#   "'max_tokens' or 'max_completion_tokens' is too large: C. This model's maximum context length
+#    is N tokens and your request has P input tokens (C > N - P)."
+#   "The decoder prompt (length P) is longer than the maximum model length of N. ..."
+# OpenAI's own answer carries ``code: "context_length_exceeded"``.
+_OVERFLOW_TEXT = re.compile(
+    r"maximum context length|context_length_exceeded|longer than the maximum model length",
+    re.IGNORECASE,
+)
+_CONTEXT_LENGTH = re.compile(r"maximum (?:context|model) length (?:is|of) (\d+)", re.IGNORECASE)
+_PROMPT_TOKENS = re.compile(
+    r"(\d+) in the messages|(?:has|at least) (\d+) input tokens|decoder prompt \(length (\d+)\)",
+    re.IGNORECASE,
+)
+
+
+def _first_int(pattern: re.Pattern[str], text: str) -> int | None:
+    match = pattern.search(text)
+    if match is None:
+        return None
+    return int(next(group for group in match.groups() if group is not None))
+
+
+def is_context_overflow(error: openai.APIStatusError) -> bool:
+    """Whether an error response says the request exceeds the model's context window.
+
+    Recognises vLLM's wordings ("This model's maximum context length is N tokens ...", and
+    "... longer than the maximum model length ...") and OpenAI's ``context_length_exceeded``
+    code, on a 400 answer.
+    """
+    if error.status_code != 400:
+        return False
+    return getattr(error, "code", None) == "context_length_exceeded" or bool(
+        _OVERFLOW_TEXT.search(error.message)
+    )
+
+
+def as_context_overflow(error: openai.APIStatusError) -> ArceeContextOverflowError:
+    """The :class:`ArceeContextOverflowError` for an error :func:`is_context_overflow` accepts.
+
+    The window and the prompt's size are parsed from the message when the server states them.
+    """
+    return ArceeContextOverflowError(
+        error.message,
+        response=error.response,
+        body=error.body,
+        context_length=_first_int(_CONTEXT_LENGTH, error.message),
+        prompt_tokens=_first_int(_PROMPT_TOKENS, error.message),
+    )
 
 
 class _ArceeClientMixin:

@@ -62,3 +62,8 @@ def test_memory_overhead_runs(tmp_path: Path) -> None:
     assert (tmp_path / "rows.json").exists()
     if plot is not None:
         assert plot.stat().st_size > 0
+
+
+def test_token_estimate_runs() -> None:
+    out = run_module("benchmarks.token_estimate", "--repeat", "1", "--messages", "200")
+    assert "approximate_token_count/count_tokens_approximately = " in out

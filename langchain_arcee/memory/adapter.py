@@ -18,10 +18,12 @@ The turn itself is an I/O-free plan (:meth:`RunnableWithMemory._turn_plan`, a ge
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from types import GenericAlias
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
@@ -279,25 +281,44 @@ class RunnableWithMemory(Runnable[Any, Any]):
             fields[self.input_messages_key] = (Sequence[BaseMessage], ...)
         else:
             return create_model_v2(
-                "RunnableWithMemoryInput",
+                "RunnableWithChatHistoryInput",
                 module_name=type(self).__module__,
                 root=(Sequence[BaseMessage], ...),
             )
         return create_model_v2(
-            "RunnableWithMemoryInput",
+            "RunnableWithChatHistoryInput",
             field_definitions=fields,
             module_name=type(self).__module__,
         )
 
     @property
     def OutputType(self) -> Any:
-        """The wrapped runnable's output type."""
-        return self.runnable.OutputType
+        """The output type ``RunnableWithMessageHistory`` reports, for schema parity.
+
+        RWMH reports the type of its history-loading step, not the wrapped runnable's:
+        ``list[BaseMessage]``, or ``dict[str, Any]`` when messages are keyed. LangServe/OpenAPI
+        consumers and snapshot tests written against RWMH see the same here.
+        """
+        if self.input_messages_key or self.history_messages_key:
+            return dict[str, Any]
+        return list[BaseMessage]
 
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
-        """The wrapped runnable's output schema."""
-        schema: type[BaseModel] = self.runnable.get_output_schema(config)  # type: ignore[assignment]
-        return schema
+        """Output schema, as ``RunnableWithMessageHistory`` reports it.
+
+        :attr:`OutputType` when it is a pydantic model, else a root model of it titled
+        ``RunnableWithChatHistoryOutput``.
+        """
+        root_type = self.OutputType
+        if (
+            inspect.isclass(root_type)
+            and not isinstance(root_type, GenericAlias)
+            and issubclass(root_type, BaseModel)
+        ):
+            return root_type
+        return create_model_v2(
+            "RunnableWithChatHistoryOutput", root=root_type, module_name=type(self).__module__
+        )
 
     # ---- the parts of a turn shared by every path ------------------------------------------
     def _plan(self, turn: TurnInput) -> WindowPlan:

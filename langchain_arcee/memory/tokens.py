@@ -1,11 +1,13 @@
 """What the adapter learns from the wrapped runnable: its chat model, context window, tokens.
 
-The chat model is found by walking ``RunnableBinding.bound``, ``RunnableSequence.steps`` and
-``RunnableWithFallbacks.runnable``. Its context window is its ``context_window`` attribute
-(``ChatArcee``) or ``profile["max_input_tokens"]``. Tokens are counted by the model's own
-counter if it declares it offline (``ChatArcee`` does), else by
-``langchain_core.messages.utils.count_tokens_approximately`` plus the reasoning text (which
-that function does not see). Counts are cached per message object (see :class:`IdentityCache`).
+Only langchain-core's standard chat-model surface is read, so any chat model works
+(``ChatArcee``, ``ChatOpenAI``, ``ChatDeepSeek``, ...). The chat model is found by walking
+``RunnableBinding.bound``, ``RunnableSequence.steps`` and ``RunnableWithFallbacks.runnable``.
+Its context window is ``profile["max_input_tokens"]``, its reply reserve ``max_tokens``.
+Tokens are estimated offline by :func:`langchain_arcee.messages.approximate_token_count`
+(script-aware, reasoning included): models' own ``get_num_tokens_from_messages`` may download
+a tokenizer (``ChatOpenAI``'s tiktoken) or call an API, and nothing in the standard surface
+says which do. Counts are cached per message object (see :class:`IdentityCache`).
 """
 
 from __future__ import annotations
@@ -61,12 +63,7 @@ def _positive_int(value: object) -> int | None:
 
 
 def context_window_of(model: Any) -> int | None:
-    """A model's context window: ``context_window`` or ``profile["max_input_tokens"]``."""
-    if model is None:
-        return None
-    window = _positive_int(getattr(model, "context_window", None))
-    if window is not None:
-        return window
+    """A chat model's context window: its ``profile["max_input_tokens"]``, if it declares one."""
     profile = getattr(model, "profile", None)
     if isinstance(profile, dict):
         return _positive_int(profile.get("max_input_tokens"))
@@ -85,31 +82,13 @@ def reply_reserve_of(model: Any, context_window: int) -> int:
     return min(DEFAULT_REPLY_RESERVE, context_window // 4)
 
 
-def counts_tokens_offline(model: object) -> bool:
-    """Whether the model declares an offline ``get_num_tokens_from_messages``.
-
-    Models opt in with a class attribute ``offline_token_counting = True`` (``ChatArcee`` does);
-    others may download tokenizer files on first use (``ChatOpenAI``'s tiktoken), so the
-    adapter estimates for them instead.
-    """
-    return getattr(type(model), "offline_token_counting", False) is True
-
-
 def approximate_tokens(message: BaseMessage) -> int:
-    """``count_tokens_approximately`` of one message plus its reasoning text."""
+    """The offline, script-aware estimate of one message (reasoning included)."""
     return approximate_token_count([message])
 
 
 def base_counter_for(runnable: Runnable[Any, Any] | None) -> TokenCounter:
-    """The per-message counter for a runnable's model (``ChatArcee``'s own, else approximate)."""
-    model = find_chat_model(runnable)
-    if model is not None and counts_tokens_offline(model):
-        arcee: Any = model
-
-        def count_with_model(message: BaseMessage) -> int:
-            return int(arcee.get_num_tokens_from_messages([message]))
-
-        return count_with_model
+    """The per-message counter used when none is given: the offline estimate, for any model."""
     return approximate_tokens
 
 
@@ -154,7 +133,6 @@ __all__ = [
     "approximate_tokens",
     "base_counter_for",
     "context_window_of",
-    "counts_tokens_offline",
     "find_chat_model",
     "reply_reserve_of",
 ]
