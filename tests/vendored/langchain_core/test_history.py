@@ -3,7 +3,7 @@
 # Copyright (c) LangChain, Inc. Licensed under the MIT License: see LICENSE in this directory.
 # Changes: RunnableWithMessageHistory swapped for RunnableWithMemory; imports adjusted; tests that
 # read RWMH private attributes use public equivalents (marked "public equivalent" below);
-# xfail marks on the tests that fail until stored messages keep the caller's ids (none added).
+# All tests run unmarked: RunnableWithMemory stores messages exactly as given, as RWMH does.
 
 import re
 from collections.abc import Callable, Sequence
@@ -66,7 +66,6 @@ def _get_get_session_history(
     return get_session_history
 
 
-@pytest.mark.xfail(strict=True, reason="stored messages get ids (lead is fixing)")
 def test_input_messages() -> None:
     runnable = RunnableLambda[Any, str](
         lambda messages: (
@@ -98,7 +97,6 @@ def test_input_messages() -> None:
     }
 
 
-@pytest.mark.xfail(strict=True, reason="stored messages get ids (lead is fixing)")
 async def test_input_messages_async() -> None:
     runnable = RunnableLambda[Any, str](
         lambda messages: (
@@ -568,7 +566,6 @@ def test_get_input_schema_input_messages() -> None:
     assert _schema(with_history.get_input_schema()) == expected_schema
 
 
-@pytest.mark.xfail(strict=True, reason="stored messages get ids (lead is fixing)")
 def test_using_custom_config_specs() -> None:
     """Test that we can configure which keys should be passed to the session factory."""
 
@@ -682,7 +679,6 @@ def test_using_custom_config_specs() -> None:
     }
 
 
-@pytest.mark.xfail(strict=True, reason="stored messages get ids (lead is fixing)")
 async def test_using_custom_config_specs_async() -> None:
     """Test that we can configure which keys should be passed to the session factory."""
 

@@ -5,7 +5,7 @@
 # Copyright (c) LangChain, Inc. Licensed under the MIT License: see LICENSE in this directory.
 # Changes: RunnableWithMessageHistory swapped for RunnableWithMemory; imports gathered here; the
 # v2 case's patch of RWMH's private `_get_output_messages` replaced by its public equivalent
-# (see the comment in that test); xfail marks until stored messages keep the caller's ids.
+# (see the comment in that test); all run unmarked.
 """RunnableWithMessageHistory's cases from langchain-core's astream_events test modules."""
 
 import asyncio
@@ -23,7 +23,6 @@ from pydantic import BaseModel
 from langchain_arcee.memory import RunnableWithMemory
 
 
-@pytest.mark.xfail(strict=True, reason="stored messages get ids (lead is fixing)")
 async def test_runnable_with_message_history_v1() -> None:
     class InMemoryHistory(BaseChatMessageHistory, BaseModel):
         """In memory implementation of chat message history."""
@@ -102,7 +101,6 @@ async def test_runnable_with_message_history_v1() -> None:
     }
 
 
-@pytest.mark.xfail(strict=True, reason="stored messages get ids (lead is fixing)")
 async def test_runnable_with_message_history_v2() -> None:
     class InMemoryHistory(BaseChatMessageHistory, BaseModel):
         """In memory implementation of chat message history."""
