@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.sql import Executable
 
+from langchain_arcee.redaction import redact_url, url_secrets
 from langchain_arcee.stores.sql import SQLChatStore
 
 
@@ -47,7 +48,8 @@ class PostgresChatStore(SQLChatStore):
 
     Args:
         url: ``postgresql://``, ``postgres://`` or ``postgresql+psycopg://`` URL. Needed
-            unless both engines are injected.
+            unless both engines are injected. The store's ``url`` attribute, its repr and its
+            errors show it redacted (password and ``?password=``-style values as ``***``).
         engine: Sync engine to use instead of creating one.
         async_engine: Async engine to use instead of creating one.
         ttl: Sessions expire this long after their last write (``timedelta`` or seconds);
@@ -77,7 +79,10 @@ class PostgresChatStore(SQLChatStore):
         if url is None and (engine is None or async_engine is None):
             msg = "PostgresChatStore needs a url unless both engine and async_engine are given"
             raise ValueError(msg)
-        self.url = psycopg_url(url) if url is not None else None
+        self._url = psycopg_url(url) if url is not None else None
+        # The public URL is redacted: the password and credential query values read "***".
+        self.url = make_url(redact_url(self._url)) if self._url is not None else None
+        self._secrets = url_secrets(self._url) if self._url is not None else frozenset()
         self.engine_kwargs = dict(engine_kwargs or {})
         super().__init__(
             engine=engine,
@@ -89,7 +94,7 @@ class PostgresChatStore(SQLChatStore):
         )
 
     def __repr__(self) -> str:
-        where = self.url.render_as_string(hide_password=True) if self.url else "<injected>"
+        where = redact_url(self._url) if self._url is not None else "<injected>"
         return f"{type(self).__name__}({where!r}, table_prefix={self.table_prefix!r})"
 
     # ---- dialect hooks -----------------------------------------------------------------
@@ -120,10 +125,10 @@ class PostgresChatStore(SQLChatStore):
         return pg_insert(table)
 
     def _require_url(self) -> URL:
-        if self.url is None:  # pragma: no cover - guarded in __init__
+        if self._url is None:  # pragma: no cover - guarded in __init__
             msg = "no url to create an engine from"
             raise ValueError(msg)
-        return self.url
+        return self._url
 
     def _create_engine(self) -> Engine:
         _require_psycopg()

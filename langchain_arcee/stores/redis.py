@@ -11,6 +11,13 @@ Session ids are base64url-encoded in key names: any string (``:``, ``*``, spaces
 NUL) is safe, and two ids can never map to the same key. TTL uses Redis key expiry; expired
 sessions leave a stale index entry that :meth:`RedisChatStore.purge_expired` removes (listing
 skips them).
+
+Eviction: Redis with a ``maxmemory-policy`` other than ``noeviction`` deletes whole keys under
+memory pressure, i.e. whole conversations, silently. The store reads the policy (``CONFIG GET
+maxmemory-policy``) on its first command and warns (:class:`EvictionPolicyWarning`) or refuses
+(``eviction_check="refuse"``) when it could evict conversations: ``allkeys-*`` always,
+``volatile-*`` when the store sets a TTL (only keys with an expiry are candidates then). Where
+``CONFIG`` is disabled or denied by an ACL the policy cannot be read and nothing is said.
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ import base64
 import re
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage
 
+from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
@@ -68,6 +77,19 @@ def _as_str(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+EvictionCheck = Literal["warn", "refuse", "off"]
+"""What a store does when Redis may evict conversations: warn, raise ``StoreError``, or nothing."""
+
+
+class EvictionPolicyWarning(UserWarning):
+    """Redis's ``maxmemory-policy`` may evict (silently delete) whole conversations."""
+
+
+def evicts_sessions(policy: str, *, has_ttl: bool) -> bool:
+    """Whether keys of a store (with or without a TTL) are candidates under ``policy``."""
+    return policy.startswith("allkeys-") or (policy.startswith("volatile-") and has_ttl)
+
+
 _PIPELINE_COMMAND = re.compile(r"Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
 
 
@@ -81,6 +103,14 @@ class RedisChatStore(ChatStore):
         ttl: A session expires this long after its last write (``timedelta`` or seconds).
         key_prefix: Prefix of every key this store writes.
         cache_size: How many decoded messages to cache; 0 disables the cache.
+        eviction_check: What to do on connecting when Redis's ``maxmemory-policy`` may evict
+            this store's keys (conversations need ``noeviction``): ``"warn"`` (default, an
+            :class:`EvictionPolicyWarning`), ``"refuse"`` (every call raises ``StoreError``)
+            or ``"off"``.
+
+    Attributes:
+        url: The URL with its password and credential query values shown as ``***`` (the
+            real one is kept private).
 
     Example:
         ``store = RedisChatStore("redis://localhost:6379/0", ttl=timedelta(days=30))``
@@ -95,6 +125,7 @@ class RedisChatStore(ChatStore):
         ttl: timedelta | float | None = None,
         key_prefix: str = "arcee:",
         cache_size: int = 50_000,
+        eviction_check: EvictionCheck = "warn",
     ) -> None:
         if url is None and (client is None or async_client is None):
             msg = "RedisChatStore needs a url unless both client and async_client are given"
@@ -102,7 +133,19 @@ class RedisChatStore(ChatStore):
         if not isinstance(key_prefix, str):
             msg = f"key_prefix must be a str, got {key_prefix!r}"
             raise TypeError(msg)
-        self.url = url
+        if eviction_check not in ("warn", "refuse", "off"):
+            msg = f"eviction_check must be 'warn', 'refuse' or 'off', got {eviction_check!r}"
+            raise ValueError(msg)
+        self._secrets = url_secrets(url) if url is not None else frozenset()
+        if url is not None:
+            try:
+                redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+            except ValueError as exc:
+                raise ValueError(scrub(f"invalid Redis URL: {exc}", self._secrets)) from None
+        self._url = url
+        self.url = redact_url(url) if url is not None else None
+        self.eviction_check: EvictionCheck = eviction_check
+        self._policy_checked = eviction_check == "off"
         self.ttl = normalize_ttl(ttl)
         self.key_prefix = key_prefix
         self.index_key = f"{key_prefix}sessions".encode()
@@ -119,11 +162,18 @@ class RedisChatStore(ChatStore):
     # ---- clients and keys --------------------------------------------------------------
     @property
     def client(self) -> redis.Redis:
-        """The sync client (created on first use unless injected)."""
+        """The sync client (created on first use unless injected; the eviction check runs once).
+
+        Raises:
+            StoreError: If ``eviction_check="refuse"`` and Redis may evict conversations.
+            redis.RedisError: If the eviction check could not reach Redis.
+        """
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = redis.Redis.from_url(str(self.url))
+                    self._client = redis.Redis.from_url(str(self._url))
+        if not self._policy_checked:
+            self._judge_policy(self._read_policy(self._client))
         return self._client
 
     @property
@@ -132,8 +182,43 @@ class RedisChatStore(ChatStore):
         if self._async_client is None:
             with self._lock:
                 if self._async_client is None:
-                    self._async_client = aredis.Redis.from_url(str(self.url))
+                    self._async_client = aredis.Redis.from_url(str(self._url))
         return self._async_client
+
+    async def _aclient(self) -> aredis.Redis:
+        """:attr:`async_client`, after the eviction check (run once, natively async)."""
+        client = self.async_client
+        if not self._policy_checked:
+            try:
+                reply = await client.config_get("maxmemory-policy")
+            except redis.ResponseError:  # CONFIG disabled or denied by an ACL: can't tell
+                reply = {}
+            self._judge_policy(reply)
+        return client
+
+    @staticmethod
+    def _read_policy(client: redis.Redis) -> Any:
+        try:
+            return client.config_get("maxmemory-policy")
+        except redis.ResponseError:  # CONFIG disabled or denied by an ACL: can't tell
+            return {}
+
+    def _judge_policy(self, reply: Any) -> None:
+        """Warn or refuse once if the ``CONFIG GET maxmemory-policy`` reply may evict keys."""
+        values = [_as_str(v) for v in dict(reply or {}).values()]
+        policy = values[0] if values else None
+        if policy is None or not evicts_sessions(policy, has_ttl=self.ttl is not None):
+            self._policy_checked = True
+            return
+        msg = (
+            f"Redis for {self!r} has maxmemory-policy {policy!r}: under memory pressure it "
+            "silently deletes whole conversations. Conversations need maxmemory-policy "
+            "noeviction (CONFIG SET maxmemory-policy noeviction, or in redis.conf)"
+        )
+        if self.eviction_check == "refuse":
+            raise StoreError(f"{msg}; refusing to use it (eviction_check='refuse').")
+        self._policy_checked = True
+        warnings.warn(f"{msg}.", EvictionPolicyWarning, stacklevel=3)
 
     def messages_key(self, session_id: str) -> bytes:
         """The key of a session's message list."""
@@ -143,7 +228,7 @@ class RedisChatStore(ChatStore):
 
     def _error(self, session_id: str, action: str, exc: Exception) -> StoreError:
         # redis-py quotes a failed pipeline command's arguments (the user's messages): drop them.
-        reason = _PIPELINE_COMMAND.sub("", str(exc))
+        reason = scrub(_PIPELINE_COMMAND.sub("", str(exc)), self._secrets)
         return StoreError(f"session {session_id!r}: {action} failed: {reason}")
 
     # ---- core ---------------------------------------------------------------------------
@@ -180,7 +265,7 @@ class RedisChatStore(ChatStore):
         if not encoded:
             return
         try:
-            async with self.async_client.pipeline(transaction=True) as pipe:
+            async with (await self._aclient()).pipeline(transaction=True) as pipe:
                 self._queue_append(pipe, session_id, key, encoded)
                 await pipe.execute()
         except redis.RedisError as exc:
@@ -207,7 +292,7 @@ class RedisChatStore(ChatStore):
         if check_last(last) == 0:
             return []
         try:
-            raws = await self.async_client.lrange(key, *self._range(last))  # type: ignore[misc]
+            raws = await (await self._aclient()).lrange(key, *self._range(last))  # type: ignore[misc]
         except redis.RedisError as exc:
             raise self._error(session_id, "load", exc) from exc
         return self._cache.decode_many(raws, session_id=session_id)
@@ -225,7 +310,7 @@ class RedisChatStore(ChatStore):
         """Async :meth:`count`."""
         key = self.messages_key(session_id)
         try:
-            return int(await self.async_client.llen(key))  # type: ignore[misc]
+            return int(await (await self._aclient()).llen(key))  # type: ignore[misc]
         except redis.RedisError as exc:
             raise self._error(session_id, "count", exc) from exc
 
@@ -250,7 +335,7 @@ class RedisChatStore(ChatStore):
         if limit == 0:
             return []
         try:
-            raws = await self.async_client.lrange(key, offset, offset + limit - 1)  # type: ignore[misc]
+            raws = await (await self._aclient()).lrange(key, offset, offset + limit - 1)  # type: ignore[misc]
         except redis.RedisError as exc:
             raise self._error(session_id, "read", exc) from exc
         return self._cache.decode_many(raws, session_id=session_id)
@@ -268,7 +353,7 @@ class RedisChatStore(ChatStore):
         return [(m, s, int(n)) for (m, s), n in zip(members, lengths, strict=True)]
 
     async def _afetch_chunk(self, start: int) -> list[tuple[Any, float, int]]:
-        client = self.async_client
+        client = await self._aclient()
         members: Any = await client.zrevrange(
             self.index_key, start, start + _SCAN_CHUNK - 1, withscores=True
         )
@@ -319,7 +404,7 @@ class RedisChatStore(ChatStore):
         """Async :meth:`clear`."""
         key = self.messages_key(session_id)
         try:
-            async with self.async_client.pipeline(transaction=True) as pipe:
+            async with (await self._aclient()).pipeline(transaction=True) as pipe:
                 pipe.delete(key)
                 pipe.zrem(self.index_key, _session_bytes(session_id))
                 await pipe.execute()
@@ -356,8 +441,8 @@ class RedisChatStore(ChatStore):
         """Async :meth:`purge_expired`."""
         removed = 0
         start = 0
-        client = self.async_client
         try:
+            client = await self._aclient()
             script = client.register_script(_ZREM_IF_GONE)
             while True:
                 members: Any = await client.zrange(self.index_key, start, start + _SCAN_CHUNK - 1)

@@ -50,6 +50,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
+from langchain_arcee.redaction import scrub
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
@@ -93,9 +94,11 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
-def _store_error(session_id: str, write: bool, exc: SQLAlchemyError) -> StoreError:
+def _store_error(
+    session_id: str, write: bool, exc: SQLAlchemyError, secrets: frozenset[str]
+) -> StoreError:
     action = "write" if write else "read"
-    return StoreError(f"session {session_id!r}: {action} failed: {exc}")
+    return StoreError(f"session {session_id!r}: {action} failed: {scrub(str(exc), secrets)}")
 
 
 class SQLChatStore(ChatStore):
@@ -111,6 +114,9 @@ class SQLChatStore(ChatStore):
         schema: Database schema of the tables (``None``: the default one).
         cache_size: How many decoded messages to keep (see :class:`DecodeCache`); 0 disables.
     """
+
+    _secrets: frozenset[str] = frozenset()
+    """Credentials of the store's URL: scrubbed from driver messages quoted in errors."""
 
     def __init__(
         self,
@@ -279,7 +285,7 @@ class SQLChatStore(ChatStore):
                 with self.engine.begin() as conn:
                     self._create_schema_on(conn)
             except SQLAlchemyError as exc:
-                msg = f"creating the tables of {self!r} failed: {exc}"
+                msg = f"creating the tables of {self!r} failed: {scrub(str(exc), self._secrets)}"
                 raise StoreError(msg) from exc
             self._sync_ready = True
 
@@ -289,7 +295,7 @@ class SQLChatStore(ChatStore):
             async with self.async_engine.begin() as conn:
                 await conn.run_sync(self._create_schema_on)
         except SQLAlchemyError as exc:
-            msg = f"creating the tables of {self!r} failed: {exc}"
+            msg = f"creating the tables of {self!r} failed: {scrub(str(exc), self._secrets)}"
             raise StoreError(msg) from exc
         self._async_ready = True
 
@@ -315,7 +321,7 @@ class SQLChatStore(ChatStore):
                 result = self._execute_all(conn, work)
                 return finish(result)
         except SQLAlchemyError as exc:
-            raise _store_error(session_id, write, exc) from exc
+            raise _store_error(session_id, write, exc, self._secrets) from exc
 
     async def _arun(
         self,
@@ -333,7 +339,7 @@ class SQLChatStore(ChatStore):
                 result = await self._aexecute_all(conn, work)
                 return finish(result)
         except SQLAlchemyError as exc:
-            raise _store_error(session_id, write, exc) from exc
+            raise _store_error(session_id, write, exc, self._secrets) from exc
 
     @staticmethod
     def _execute_all(conn: Connection, work: _Work) -> Any:
