@@ -11,6 +11,7 @@ this, hence the small subclass below.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import os
 import ssl
@@ -26,6 +27,8 @@ from openai._base_client import make_request_options
 from openai._types import NOT_GIVEN, Body, Headers, NotGiven, Query
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from langchain_arcee.redaction import split_userinfo
 
 _CHAT_COMPLETIONS_PATH = "/chat/completions"
 
@@ -94,6 +97,28 @@ class _ArceeClientMixin:
 
     organization: str | None
     project: str | None
+    _url_authorization: str | None = None
+
+    def _take_url_credentials(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Move ``user:password@`` out of ``base_url`` into an ``Authorization`` header value.
+
+        httpx would send URL credentials as HTTP Basic auth (replacing the bearer key) but
+        also print the URL, credentials included, in its logs and in every error that quotes
+        the request. The client therefore gets the bare URL, and :meth:`_set_url_auth` adds
+        the same Basic header to each request.
+        """
+        base_url = kwargs.get("base_url")
+        if base_url is None:
+            return kwargs
+        bare, credentials = split_userinfo(str(base_url))
+        if credentials is not None:
+            token = base64.b64encode(":".join(credentials).encode()).decode("ascii")
+            self._url_authorization = f"Basic {token}"
+        return {**kwargs, "base_url": bare}
+
+    def _set_url_auth(self, request: httpx2.Request) -> None:
+        if self._url_authorization is not None:
+            request.headers["Authorization"] = self._url_authorization
 
     def _forget_openai_identity(self) -> None:
         # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID into headers; Arcee has neither.
@@ -114,16 +139,24 @@ class ArceeOpenAI(_ArceeClientMixin, openai.OpenAI):
     """``openai.OpenAI`` for Arcee: no ``OPENAI_*`` leakage, errors carry Arcee's message."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**self._take_url_credentials(kwargs))
         self._forget_openai_identity()
+
+    def _prepare_request(self, request: httpx2.Request) -> None:
+        super()._prepare_request(request)
+        self._set_url_auth(request)
 
 
 class AsyncArceeOpenAI(_ArceeClientMixin, openai.AsyncOpenAI):
     """``openai.AsyncOpenAI`` for Arcee: no ``OPENAI_*`` leakage, Arcee's error messages."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**self._take_url_credentials(kwargs))
         self._forget_openai_identity()
+
+    async def _prepare_request(self, request: httpx2.Request) -> None:
+        await super()._prepare_request(request)
+        self._set_url_auth(request)
 
 
 def _untyped_post_arguments(
