@@ -14,6 +14,7 @@ import asyncio
 import base64
 import functools
 import os
+import re
 import ssl
 import threading
 import weakref
@@ -31,6 +32,23 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from langchain_arcee.redaction import split_userinfo
 
 _CHAT_COMPLETIONS_PATH = "/chat/completions"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings replaced by U+FFFD.
+
+    UTF-8 (and so the request body) cannot hold a lone surrogate. A turn's input with one is
+    refused before sending; a stored reply may hold one (stored exactly), and is sent back as
+    U+FFFD. Only called after encoding the body failed, so normal requests pay nothing.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_surrogates(v) for v in value]
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -206,9 +224,15 @@ class UntypedChatCompletions(Completions):
             A ``ChatCompletion``, or a ``Stream`` of chunks when ``body["stream"]`` is true.
         """
         arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
-        return self._post(  # type: ignore[no-any-return]
-            _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
-        )
+        try:
+            return self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
+            )
+        except UnicodeEncodeError:  # raised while encoding the body: nothing was sent
+            arguments["body"] = without_surrogates(body)
+            return self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
+            )
 
 
 class AsyncUntypedChatCompletions(AsyncCompletions):
@@ -225,9 +249,15 @@ class AsyncUntypedChatCompletions(AsyncCompletions):
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """Async POST ``/chat/completions`` with ``body`` serialized verbatim (see the sync one)."""
         arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
-        return await self._post(  # type: ignore[no-any-return]
-            _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
-        )
+        try:
+            return await self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
+            )
+        except UnicodeEncodeError:  # raised while encoding the body: nothing was sent
+            arguments["body"] = without_surrogates(body)
+            return await self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
+            )
 
 
 _T = TypeVar("_T")

@@ -63,7 +63,7 @@ from langchain_arcee.stores.base import CorruptMessageError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_SCALARS = (str, int, float, bool, type(None))
-_MAX_NAMED_FIELDS = 10
+_MAX_NAMED_FIELDS = 20
 
 
 class LossyStorageWarning(UserWarning):
