@@ -282,3 +282,30 @@ def test_base_url_credentials_still_reach_the_server_as_basic_auth(
         model.invoke("hi")
     expected = "Basic " + base64.b64encode(f"gw:{PW}".encode()).decode()
     assert arcee_server.requests[-1].headers["authorization"] == expected
+
+
+def test_arcee_chat_creates_its_database_private(
+    tmp_path: Path,
+    arcee_server: ArceeTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+    import stat
+
+    from langchain_arcee.cli import main
+
+    home = tmp_path / "new" / "arcee-home"
+    monkeypatch.setenv("ARCEE_CHAT_HOME", str(home))
+    monkeypatch.setenv("ARCEE_API_KEY", KEY)
+    previous = os.umask(0o022)  # the usual umask, under which files default to 0644
+    try:
+        assert main(["--base-url", arcee_server.base_url, "-m", "hello"]) == 0
+    finally:
+        os.umask(previous)
+    capsys.readouterr()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    db_files = sorted(home.iterdir())
+    assert db_files, "no database was created"
+    for path in db_files:  # chats.db and SQLite's -wal/-shm companions
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
