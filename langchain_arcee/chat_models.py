@@ -31,6 +31,7 @@ from langchain_arcee.catalog import (
     missing_key_message,
 )
 from langchain_arcee.messages import approximate_token_count, text_tokens
+from langchain_arcee.redaction import redact_url, url_secrets
 from langchain_arcee.transport import (
     ArceeContextOverflowError,
     ArceeOpenAI,
@@ -213,8 +214,26 @@ class ChatArcee(BaseChatOpenAI):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        """Secrets and the env var each is read from."""
-        return {"openai_api_key": "ARCEE_API_KEY"}
+        """Secrets and the env var each is read from.
+
+        A base URL or proxy URL that carries credentials (``https://user:pass@gateway/...``)
+        is a secret too: ``dumpd`` (and so every tracer's ``serialized`` payload) holds a
+        reference to ``ARCEE_API_BASE`` / ``ARCEE_PROXY`` instead of the URL.
+        """
+        secrets = {"openai_api_key": "ARCEE_API_KEY"}
+        if url_secrets(self.openai_api_base):
+            secrets["openai_api_base"] = BASE_URL_ENV_VARS[0]
+        if self.openai_proxy and url_secrets(self.openai_proxy):
+            secrets["openai_proxy"] = "ARCEE_PROXY"
+        return secrets
+
+    def __repr_args__(self) -> Any:
+        # URLs are shown with their credentials masked (the API key is a SecretStr already).
+        for name, value in super().__repr_args__():
+            if name in ("openai_api_base", "openai_proxy") and isinstance(value, str):
+                yield name, redact_url(value)
+            else:
+                yield name, value
 
     @classmethod
     def get_lc_namespace(cls) -> list[str]:

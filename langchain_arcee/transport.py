@@ -11,6 +11,7 @@ this, hence the small subclass below.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import os
 import re
@@ -29,7 +30,26 @@ from openai._types import NOT_GIVEN, Body, Headers, NotGiven, Query
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from langchain_arcee.redaction import split_userinfo
+
 _CHAT_COMPLETIONS_PATH = "/chat/completions"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings replaced by U+FFFD.
+
+    UTF-8 (and so the request body) cannot hold a lone surrogate. A turn's input with one is
+    refused before sending; a stored reply may hold one (stored exactly), and is sent back as
+    U+FFFD. Only called after encoding the body failed, so normal requests pay nothing.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_surrogates(v) for v in value]
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -183,6 +203,28 @@ class _ArceeClientMixin:
 
     organization: str | None
     project: str | None
+    _url_authorization: str | None = None
+
+    def _take_url_credentials(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Move ``user:password@`` out of ``base_url`` into an ``Authorization`` header value.
+
+        httpx would send URL credentials as HTTP Basic auth (replacing the bearer key) but
+        also print the URL, credentials included, in its logs and in every error that quotes
+        the request. The client therefore gets the bare URL, and :meth:`_set_url_auth` adds
+        the same Basic header to each request.
+        """
+        base_url = kwargs.get("base_url")
+        if base_url is None:
+            return kwargs
+        bare, credentials = split_userinfo(str(base_url))
+        if credentials is not None:
+            token = base64.b64encode(":".join(credentials).encode()).decode("ascii")
+            self._url_authorization = f"Basic {token}"
+        return {**kwargs, "base_url": bare}
+
+    def _set_url_auth(self, request: httpx2.Request) -> None:
+        if self._url_authorization is not None:
+            request.headers["Authorization"] = self._url_authorization
 
     def _forget_openai_identity(self) -> None:
         # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID into headers; Arcee has neither.
@@ -203,16 +245,24 @@ class ArceeOpenAI(_ArceeClientMixin, openai.OpenAI):
     """``openai.OpenAI`` for Arcee: no ``OPENAI_*`` leakage, errors carry Arcee's message."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**self._take_url_credentials(kwargs))
         self._forget_openai_identity()
+
+    def _prepare_request(self, request: httpx2.Request) -> None:
+        super()._prepare_request(request)
+        self._set_url_auth(request)
 
 
 class AsyncArceeOpenAI(_ArceeClientMixin, openai.AsyncOpenAI):
     """``openai.AsyncOpenAI`` for Arcee: no ``OPENAI_*`` leakage, Arcee's error messages."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**self._take_url_credentials(kwargs))
         self._forget_openai_identity()
+
+    async def _prepare_request(self, request: httpx2.Request) -> None:
+        await super()._prepare_request(request)
+        self._set_url_auth(request)
 
 
 def _untyped_post_arguments(
@@ -262,9 +312,15 @@ class UntypedChatCompletions(Completions):
             A ``ChatCompletion``, or a ``Stream`` of chunks when ``body["stream"]`` is true.
         """
         arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
-        return self._post(  # type: ignore[no-any-return]
-            _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
-        )
+        try:
+            return self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
+            )
+        except UnicodeEncodeError:  # raised while encoding the body: nothing was sent
+            arguments["body"] = without_surrogates(body)
+            return self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
+            )
 
 
 class AsyncUntypedChatCompletions(AsyncCompletions):
@@ -281,9 +337,15 @@ class AsyncUntypedChatCompletions(AsyncCompletions):
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """Async POST ``/chat/completions`` with ``body`` serialized verbatim (see the sync one)."""
         arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
-        return await self._post(  # type: ignore[no-any-return]
-            _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
-        )
+        try:
+            return await self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
+            )
+        except UnicodeEncodeError:  # raised while encoding the body: nothing was sent
+            arguments["body"] = without_surrogates(body)
+            return await self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
+            )
 
 
 _T = TypeVar("_T")

@@ -29,6 +29,7 @@ from langchain_arcee.cli.commands import ChatState, run_command
 from langchain_arcee.cli.render import ReplyPrinter, one_line
 from langchain_arcee.memory import RunnableWithMemory
 from langchain_arcee.messages import reasoning_of
+from langchain_arcee.redaction import redact_url
 from langchain_arcee.stores.base import ChatStore, StoreError
 from langchain_arcee.stores.factory import store_from_url
 
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def open_store(spec: str | None) -> ChatStore:
-    """The store named by ``--store``, or the default SQLite file (its folder created).
+    """The store named by ``--store``, or the default SQLite file (created 0600, folder 0700).
 
     Raises:
         UsageError: If the store cannot be opened (unknown URL, missing driver, bad path).
@@ -108,14 +109,17 @@ def open_store(spec: str | None) -> ChatStore:
     else:
         target = default_store_path()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            # Private by default: the folder 0700, the database 0600 (SQLite gives its -wal and
+            # -shm files the database's mode). Existing files keep the mode they have.
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            target.touch(mode=0o600, exist_ok=True)
         except OSError as exc:
             msg = f"cannot create {target.parent}: {exc.strerror or exc}"
             raise UsageError(msg) from exc
     try:
         return store_from_url(target)
     except (ImportError, ValueError, OSError) as exc:
-        msg = f"cannot open the store {str(target)!r}: {one_line(exc)}"
+        msg = f"cannot open the store {redact_url(target)!r}: {one_line(exc)}"
         raise UsageError(msg) from exc
 
 
@@ -328,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = open_store(args.store)
         show_reasoning = not args.no_reasoning
         state = ChatState(store, args.session, sys.stdout, show_reasoning=show_reasoning)
-        chat = Chat(build_chat(model, store, args.system), state, model.openai_api_base, sys.stderr)
+        base_url = redact_url(model.openai_api_base)  # shown in errors: credentials hidden
+        chat = Chat(build_chat(model, store, args.system), state, base_url, sys.stderr)
         if question is not None:
             return run_one_shot(chat, question, show_reasoning)
         return run_interactive(chat, model.model_name, show_reasoning)

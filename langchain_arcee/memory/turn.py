@@ -31,6 +31,8 @@ from langchain_core.messages import (
     message_chunk_to_message,
 )
 
+from langchain_arcee.stores.serialization import check_input_messages
+
 
 def as_message(message: BaseMessage) -> BaseMessage:
     """A full message (chunks are converted), ready to store."""
@@ -117,7 +119,10 @@ def read_turn_input(value: Any, input_messages_key: str | None) -> TurnInput:
     """Extract the input messages of a call.
 
     Raises:
-        ValueError: If the input holds no messages, or ``input_messages_key`` is missing.
+        ValueError: If the input holds no messages, ``input_messages_key`` is missing, or a
+            message holds a lone surrogate.
+        TypeError: If a message holds a value that is not JSON-serializable (the error names
+            the field; see :func:`~langchain_arcee.stores.serialization.check_input_messages`).
     """
     raw = value
     if isinstance(value, dict):
@@ -128,6 +133,7 @@ def read_turn_input(value: Any, input_messages_key: str | None) -> TurnInput:
             msg = f"The input has no key {key!r} (keys: {sorted(value)}); set input_messages_key."
             raise ValueError(msg) from None
     messages = to_input_messages(raw)
+    check_input_messages(messages)  # refused here, before anything is sent or billed
     return TurnInput(original=value, messages=messages, keep_raw_value=isinstance(raw, str))
 
 

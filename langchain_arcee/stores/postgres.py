@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.sql import Executable
 
+from langchain_arcee.redaction import redact_url, url_secrets
 from langchain_arcee.stores.base import TurnLease, TurnStart, conflict_error
 from langchain_arcee.stores.serialization import DecodeCache
 from langchain_arcee.stores.sql import (
@@ -84,7 +85,9 @@ class PostgresChatStore(SQLChatStore):
 
     Args:
         url: ``postgresql://``, ``postgres://`` or ``postgresql+psycopg://`` URL. Needed
-            unless both engines are injected.
+            unless both engines are injected. The store's ``url`` attribute, its repr and its
+            errors show it redacted (password and ``?password=``-style values as ``***``). The store's ``url`` attribute, its repr and its
+            errors show it redacted (password and ``?password=``-style values as ``***``).
         engine: Sync engine to use instead of creating one.
         async_engine: Async engine to use instead of creating them (used on whatever loop
             calls: the caller keeps it on one loop).
@@ -115,7 +118,10 @@ class PostgresChatStore(SQLChatStore):
         if url is None and (engine is None or async_engine is None):
             msg = "PostgresChatStore needs a url unless both engine and async_engine are given"
             raise ValueError(msg)
-        self.url = psycopg_url(url) if url is not None else None
+        self._url = psycopg_url(url) if url is not None else None
+        # The public URL is redacted: the password and credential query values read "***".
+        self.url = make_url(redact_url(self._url)) if self._url is not None else None
+        self._secrets = url_secrets(self._url) if self._url is not None else frozenset()
         self.engine_kwargs = dict(engine_kwargs or {})
         self._injected_async_engine = async_engine
         self._loop_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
@@ -130,7 +136,7 @@ class PostgresChatStore(SQLChatStore):
         )
 
     def __repr__(self) -> str:
-        where = self.url.render_as_string(hide_password=True) if self.url else "<injected>"
+        where = redact_url(self._url) if self._url is not None else "<injected>"
         return f"{type(self).__name__}({where!r}, table_prefix={self.table_prefix!r})"
 
     # ---- dialect hooks -----------------------------------------------------------------
@@ -315,10 +321,10 @@ class PostgresChatStore(SQLChatStore):
 
     # ---- engines ----------------------------------------------------------------------
     def _require_url(self) -> URL:
-        if self.url is None:  # pragma: no cover - guarded in __init__
+        if self._url is None:  # pragma: no cover - guarded in __init__
             msg = "no url to create an engine from"
             raise ValueError(msg)
-        return self.url
+        return self._url
 
     def _engine_kwargs(self) -> dict[str, Any]:
         # hide_parameters: errors and logs never quote the conversation being written. No
@@ -360,7 +366,7 @@ class PostgresChatStore(SQLChatStore):
             except SQLAlchemyError as exc:
                 if attempt == 1 and _invalidated(exc):
                     continue
-                raise _store_error(session_id, write, exc) from exc
+                raise _store_error(session_id, write, exc, self._secrets) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:

@@ -12,8 +12,14 @@ session id, so any string is safe in a key and two ids never share one)::
 Every operation on a session is one Lua script (atomic, one round trip): a turn's start takes
 the lease and reads the version and the newest messages; its commit checks the version,
 appends, bumps the version and releases the lease. Times are Redis' own (key expiry, ``TIME``),
-so app hosts with disagreeing clocks agree. An evicting ``maxmemory-policy`` would drop whole
-conversations: use ``noeviction``.
+so app hosts with disagreeing clocks agree.
+
+Eviction: Redis with a ``maxmemory-policy`` other than ``noeviction`` deletes whole keys under
+memory pressure, i.e. whole conversations, silently. The store reads the policy (``CONFIG GET
+maxmemory-policy``) with its first command and warns (:class:`EvictionPolicyWarning`) or refuses
+(``eviction_check="refuse"``) when it could evict conversations: ``allkeys-*`` always,
+``volatile-*`` when the store sets a TTL (only keys with an expiry are candidates then). Where
+``CONFIG`` is disabled or denied by an ACL the policy cannot be read and nothing is said.
 
 Sync and async share everything but the final ``execute``: an operation is a list of commands
 plus a function of their replies, run on a pipeline by :meth:`RedisChatStore._run` or
@@ -27,14 +33,16 @@ import asyncio
 import base64
 import re
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from langchain_core.messages import BaseMessage
 
+from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
@@ -148,6 +156,19 @@ _TOMBSTONE_MS = 24 * 3600 * 1000
 
 SCHEMA_VERSION_KEY = "schema"
 
+EvictionCheck = Literal["warn", "refuse", "off"]
+"""What a store does when Redis may evict conversations: warn, raise ``StoreError``, or nothing."""
+
+
+class EvictionPolicyWarning(UserWarning):
+    """Redis's ``maxmemory-policy`` may evict (silently delete) whole conversations."""
+
+
+def evicts_sessions(policy: str, *, has_ttl: bool) -> bool:
+    """Whether keys of a store (with or without a TTL) are candidates under ``policy``."""
+    return policy.startswith("allkeys-") or (policy.startswith("volatile-") and has_ttl)
+
+
 _PIPELINE_COMMAND = re.compile(r"Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
 
 
@@ -170,6 +191,8 @@ class _Op(Generic[_T]):
     commands: list[tuple[Any, ...]]
     finish: Callable[[list[Any]], _T]
     transaction: bool = False
+    # Hand failed commands' errors to ``finish`` as values instead of raising the first one.
+    errors_as_values: bool = False
 
 
 _Plan = Generator["_Op[Any]", list[Any], _T]
@@ -186,6 +209,14 @@ class RedisChatStore(ChatStore):
         ttl: A session expires this long after its last write (``timedelta`` or seconds).
         key_prefix: Prefix of every key this store writes.
         cache_bytes: Bound of the decoded-message cache (bytes of stored text); 0 disables it.
+        eviction_check: What to do on connecting when Redis's ``maxmemory-policy`` may evict
+            this store's keys (conversations need ``noeviction``): ``"warn"`` (default, an
+            :class:`EvictionPolicyWarning`), ``"refuse"`` (every call raises ``StoreError``)
+            or ``"off"``.
+
+    Attributes:
+        url: The URL with its password and credential query values shown as ``***`` (the
+            real one is kept private).
 
     Example:
         ``store = RedisChatStore("redis://localhost:6379/0", ttl=timedelta(days=30))``
@@ -207,6 +238,7 @@ class RedisChatStore(ChatStore):
         ttl: timedelta | float | None = None,
         key_prefix: str = "arcee:",
         cache_bytes: int = DecodeCache.DEFAULT_MAX_BYTES,
+        eviction_check: EvictionCheck = "warn",
     ) -> None:
         if url is None and (client is None or async_client is None):
             msg = "RedisChatStore needs a url unless both client and async_client are given"
@@ -214,7 +246,18 @@ class RedisChatStore(ChatStore):
         if not isinstance(key_prefix, str):
             msg = f"key_prefix must be a str, got {key_prefix!r}"
             raise TypeError(msg)
-        self.url = url
+        if eviction_check not in ("warn", "refuse", "off"):
+            msg = f"eviction_check must be 'warn', 'refuse' or 'off', got {eviction_check!r}"
+            raise ValueError(msg)
+        self._secrets = url_secrets(url) if url is not None else frozenset()
+        if url is not None:
+            try:
+                redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+            except ValueError as exc:
+                raise ValueError(scrub(f"invalid Redis URL: {exc}", self._secrets)) from None
+        self._url = url
+        self.url = redact_url(url) if url is not None else None
+        self.eviction_check: EvictionCheck = eviction_check
         self.ttl = normalize_ttl(ttl)
         self.key_prefix = key_prefix
         self.index_key = f"{key_prefix}sessions".encode()
@@ -239,7 +282,7 @@ class RedisChatStore(ChatStore):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = redis.Redis.from_url(str(self.url))
+                    self._client = redis.Redis.from_url(str(self._url))
         return self._client
 
     @property
@@ -254,7 +297,7 @@ class RedisChatStore(ChatStore):
         loop = asyncio.get_running_loop()
         client = self._loop_clients.get(loop)
         if client is None:
-            client = self._loop_clients[loop] = aredis.Redis.from_url(str(self.url))
+            client = self._loop_clients[loop] = aredis.Redis.from_url(str(self._url))
         return client
 
     def _key(self, kind: bytes, session_id: str) -> bytes:
@@ -275,14 +318,20 @@ class RedisChatStore(ChatStore):
 
     def _error(self, session_id: str, action: str, exc: Exception) -> StoreError:
         # redis-py quotes a failed pipeline command's arguments (the user's messages): drop them.
-        reason = _PIPELINE_COMMAND.sub("", str(exc))
+        reason = scrub(_PIPELINE_COMMAND.sub("", str(exc)), self._secrets)
         return StoreError(f"session {session_id!r}: {action} failed: {reason}")
 
     # ---- execution: one implementation, two drivers ------------------------------------------
     def _setup_op(self) -> _Op[None]:
+        """Record the layout version and read the eviction policy, once per store."""
         known = len(self.MIGRATIONS) - 1
+        commands: list[tuple[Any, ...]] = [("EVAL", _RECORD_SCHEMA, 1, self.schema_key, known)]
+        if self.eviction_check != "off":
+            commands.append(("CONFIG", "GET", "maxmemory-policy"))
 
         def finish(replies: list[Any]) -> None:
+            if isinstance(replies[0], Exception):
+                raise replies[0]
             found = int(replies[0] or 0)
             if found > known:
                 msg = (
@@ -290,9 +339,29 @@ class RedisChatStore(ChatStore):
                     f"version of langchain-arcee knows ({known}); upgrade the package"
                 )
                 raise StoreError(msg)
+            if len(replies) > 1:
+                self._judge_policy(replies[1])
             self._ready = True
 
-        return _Op([("EVAL", _RECORD_SCHEMA, 1, self.schema_key, known)], finish)
+        return _Op(commands, finish, errors_as_values=True)
+
+    def _judge_policy(self, reply: Any) -> None:
+        """Warn or refuse if the ``CONFIG GET maxmemory-policy`` reply may evict keys."""
+        if isinstance(reply, Exception):  # CONFIG disabled or denied by an ACL: can't tell
+            return
+        pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2])
+        values = [_as_str(v) for _k, v in pairs]
+        policy = values[0] if values else None
+        if policy is None or not evicts_sessions(policy, has_ttl=self.ttl is not None):
+            return
+        msg = (
+            f"Redis for {self!r} has maxmemory-policy {policy!r}: under memory pressure it "
+            "silently deletes whole conversations. Conversations need maxmemory-policy "
+            "noeviction (CONFIG SET maxmemory-policy noeviction, or in redis.conf)"
+        )
+        if self.eviction_check == "refuse":
+            raise StoreError(f"{msg}; refusing to use it (eviction_check='refuse').")
+        warnings.warn(f"{msg}.", EvictionPolicyWarning, stacklevel=5)
 
     def _run(self, op: _Op[_T], session_id: str, action: str) -> _T:
         try:
@@ -306,7 +375,7 @@ class RedisChatStore(ChatStore):
         with self.client.pipeline(transaction=op.transaction) as pipe:
             for command in op.commands:
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-            return op.finish(pipe.execute())
+            return op.finish(pipe.execute(raise_on_error=not op.errors_as_values))
 
     async def _arun(self, op: _Op[_T], session_id: str, action: str) -> _T:
         try:
@@ -323,7 +392,7 @@ class RedisChatStore(ChatStore):
         async with self.async_client.pipeline(transaction=op.transaction) as pipe:
             for command in op.commands:
                 pipe.execute_command(*command)
-            return op.finish(await pipe.execute())
+            return op.finish(await pipe.execute(raise_on_error=not op.errors_as_values))
 
     def _drive(self, plan: _Plan[_T], session_id: str, action: str) -> _T:
         try:

@@ -61,6 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql import Executable
 
+from langchain_arcee.redaction import scrub
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
@@ -111,9 +112,11 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
-def _store_error(session_id: str, write: bool, exc: SQLAlchemyError) -> StoreError:
+def _store_error(
+    session_id: str, write: bool, exc: SQLAlchemyError, secrets: frozenset[str]
+) -> StoreError:
     action = "write" if write else "read"
-    return StoreError(f"session {session_id!r}: {action} failed: {exc}")
+    return StoreError(f"session {session_id!r}: {action} failed: {scrub(str(exc), secrets)}")
 
 
 def _invalidated(exc: SQLAlchemyError) -> bool:
@@ -133,6 +136,9 @@ class SQLChatStore(ChatStore):
         cache_bytes: Bound of the decoded-message cache, in bytes of stored text (see
             :class:`DecodeCache`); 0 disables it.
     """
+
+    _secrets: frozenset[str] = frozenset()
+    """Credentials of the store's URL: scrubbed from driver messages quoted in errors."""
 
     def __init__(
         self,
@@ -298,7 +304,7 @@ class SQLChatStore(ChatStore):
                 with self.engine.begin() as conn:
                     self._setup_on(conn)
             except SQLAlchemyError as exc:
-                msg = f"setting up the tables of {self!r} failed: {exc}"
+                msg = f"setting up the tables of {self!r} failed: {scrub(str(exc), self._secrets)}"
                 raise StoreError(msg) from exc
             self._ready = True
 
@@ -372,7 +378,7 @@ class SQLChatStore(ChatStore):
             except SQLAlchemyError as exc:
                 if attempt == 1 and _invalidated(exc):
                     continue
-                raise _store_error(session_id, write, exc) from exc
+                raise _store_error(session_id, write, exc, self._secrets) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _arun(

@@ -33,6 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import Executable
 
+from langchain_arcee.redaction import redact_url
 from langchain_arcee.stores.serialization import DecodeCache
 from langchain_arcee.stores.sql import SQLChatStore
 
@@ -49,7 +50,7 @@ def sqlite_path(path_or_url: str | Path) -> str:
     if "://" in raw:
         url = make_url(raw)
         if url.get_backend_name() != "sqlite":
-            msg = f"not a SQLite URL: {raw!r}"
+            msg = f"not a SQLite URL: {redact_url(raw)!r}"
             raise ValueError(msg)
         database = url.database or ""
     else:
