@@ -616,3 +616,17 @@ def test_a_server_error_is_no_update_over_http(
     retried = step(session, SummaryPolicy(model), prompt_tokens=3 * 42 + 7)
     assert retried.saved and session.summary is not None
     assert session.summary.text == "The user asked ten questions."
+
+
+# ---- the cost benchmark runs (its numbers are printed, not asserted) --------------------------------
+def test_summary_cost_benchmark_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import summary_cost
+
+    monkeypatch.setattr("sys.argv", ["summary_cost", "--turns", "30", "--window-turns", "5"])
+    summary_cost.main()
+    out = capsys.readouterr().out
+    assert "without summary: " in out
+    for batch in (1, 4, 8):
+        assert f"batch_turns={batch}: " in out and "summary calls per 100 turns" in out
