@@ -342,6 +342,16 @@ def test_backlog_older_than_the_loaded_messages_is_read_by_pages() -> None:
     assert session.summary.covers > covers_before
 
 
+def test_a_loaded_suffix_starting_inside_a_tool_group_is_folded_not_sent() -> None:
+    recorder = Recorder()
+    session = SummarySession(conversation(6, tool_turn))  # 4 messages per turn
+    result = step(session, SummaryPolicy(recorder.runnable()), prompt_tokens=10_000, last=22)
+    assert_whole_turns(result.history)
+    assert session.pages[0] == LoadPage(0, 4)  # the turn the window caught only the end of
+    assert "User: weather 0" in folded_ids(recorder.inputs[0])
+    assert session.summary is not None and session.summary.covers % 4 == 0
+
+
 @pytest.mark.parametrize("batch_turns", [0, 1, 4, 10])
 def test_about_one_summary_call_per_batch_of_turns(batch_turns: int) -> None:
     recorder = Recorder()
@@ -553,7 +563,7 @@ def test_invalid_policy_is_rejected() -> None:
         next(plan)
 
 
-# ---- end to end over the loopback server: ChatArcee as the summarizer ----------------------------
+# ---- end to end over the loopback server: ChatArcee as the summarizer ----------------------
 def _fact_keeper(body: dict[str, Any]) -> Reply:
     """A summarizer on the server: keeps the previous summary and every "my name" line."""
     prompt = body["messages"][-1]["content"]
@@ -618,7 +628,7 @@ def test_a_server_error_is_no_update_over_http(
     assert session.summary.text == "The user asked ten questions."
 
 
-# ---- the cost benchmark runs (its numbers are printed, not asserted) --------------------------------
+# ---- the cost benchmark runs (its numbers are printed, not asserted) ----------------------
 def test_summary_cost_benchmark_runs(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
