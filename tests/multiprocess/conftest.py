@@ -70,12 +70,11 @@ def _delete_redis_keys(url: str, prefix: str) -> None:
         client.close()
 
 
-@pytest.fixture(params=SHARED_BACKENDS)
-def shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SharedStorage]:
-    """A fresh namespace on each shared backend."""
-    kind: str = request.param
+def _storage(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Iterator[SharedStorage]:
     name = "mp" + uuid.uuid4().hex[:10]
-    if kind == "sqlite":
+    if kind == "memory":
+        storage = SharedStorage(kind, "memory://", {})
+    elif kind == "sqlite":
         storage = SharedStorage(kind, f"sqlite:///{tmp_path / 'shared.db'}", {"table_prefix": name})
     elif kind == "postgres":
         storage = SharedStorage(kind, request.getfixturevalue("postgres_url"), {"schema": name})
@@ -90,6 +89,18 @@ def shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
             _drop_postgres_schema(storage.url, name)
         elif kind == "redis":
             _delete_redis_keys(storage.url, name)
+
+
+@pytest.fixture(params=SHARED_BACKENDS)
+def shared_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SharedStorage]:
+    """A fresh namespace on each backend several processes can share."""
+    yield from _storage(request, tmp_path, request.param)
+
+
+@pytest.fixture(params=["memory", *SHARED_BACKENDS])
+def any_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SharedStorage]:
+    """A fresh namespace on every backend, the in-memory store included (one object per open)."""
+    yield from _storage(request, tmp_path, request.param)
 
 
 @pytest.fixture
