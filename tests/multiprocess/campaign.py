@@ -182,8 +182,8 @@ def run_campaign(
         for i, proc in enumerate(procs):
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
             if f"w{i}" not in killed and proc.returncode != 0:
-                log = logs[i].read_text(errors="replace")[-3000:]
-                raise AssertionError(f"worker w{i} exited with {proc.returncode}:\n{log}")
+                tail = logs[i].read_text(errors="replace")[-3000:]
+                raise AssertionError(f"worker w{i} exited with {proc.returncode}:\n{tail}")
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"campaign did not finish within {plan.deadline} s") from exc
     finally:

@@ -185,14 +185,15 @@ class Instance:
             elif roll < args.clear_rate + args.delete_rate + args.tool_rate:
                 self.tool_group(session, marker, rng)
             else:
-                self.turn(session, marker, "plain", [HumanMessage(human_text(marker))])
+                plain: list[BaseMessage] = [HumanMessage(human_text(marker))]
+                self.turn(session, marker, "plain", plain)
             if args.pause:
                 time.sleep(rng.uniform(0, args.pause))
         self.journal.write("done", t=time.monotonic())
 
     def tool_group(self, session: str, marker: str, rng: random.Random) -> None:
         """A tool call answered in a later turn (other instances may run turns in between)."""
-        call = [HumanMessage(human_text(marker, tool=True))]
+        call: list[BaseMessage] = [HumanMessage(human_text(marker, tool=True))]
         if self.turn(session, marker, "tool_call", call) is not None:
             return
         time.sleep(rng.uniform(0, self.args.pause or 0.01))
