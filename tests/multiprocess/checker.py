@@ -15,8 +15,8 @@ Three properties, checked for every stored session:
     after a clear it did not see, fails this.
 (c) **Nothing lost, nothing duplicated.** Every turn a worker journaled as successful is stored
     exactly once, in its own session, with the reply the caller got, unless a clear/delete of
-    that session may have run after it (then it may be absent; if the clear/delete started
-    after the turn returned, it must be absent). No marker is stored twice. A turn that raised
+    that session may have run after it (then it may be absent; if a clear/delete started
+    after the turn returned and returned without error, it must be absent). No marker is stored twice. A turn that raised
     is not stored (a write reported as failed must not have been applied).
 
 Allowed turn errors: ``SessionBusyError`` and ``ConcurrentTurnError`` (the protocol's refusals),
@@ -144,20 +144,24 @@ class _Admin:
     session: str
     start: float
     end: float  # inf when the worker died mid-call and its kill time is unknown
+    certain: bool  # returned without error: it did happen (else it may or may not have)
 
 
 def _admins(events: Sequence[Mapping[str, Any]]) -> dict[str, list[_Admin]]:
     """Clear/delete intervals per session (unfinished ones end at the worker's kill time)."""
     killed = {e["worker"]: e["t"] for e in events if e["event"] == "killed"}
-    finished = {(e["worker"], e["t0"]): e["t1"] for e in events if e["event"] == "admin"}
+    finished = {(e["worker"], e["t0"]): e for e in events if e["event"] == "admin"}
     result: dict[str, list[_Admin]] = defaultdict(list)
     for e in events:
         if e["event"] != "admin-start":
             continue
-        end = finished.get((e["worker"], e["t0"]))
-        if end is None:
+        done = finished.get((e["worker"], e["t0"]))
+        if done is not None:
+            admin = _Admin(e["session"], e["t0"], done["t1"], certain=not done["error"])
+        else:
             end = killed[e["worker"]] + KILL_MARGIN if e["worker"] in killed else math.inf
-        result[e["session"]].append(_Admin(e["session"], e["t0"], end))
+            admin = _Admin(e["session"], e["t0"], end, certain=False)
+        result[e["session"]].append(admin)
     return result
 
 
@@ -273,7 +277,7 @@ def _check_turns(
     for marker, turn in turns.items():
         places = stored.get(marker, [])
         later = [a for a in admins.get(turn["session"], []) if a.end > turn["t0"]]
-        if any(a.start > turn["t1"] for a in later):
+        if any(a.certain and a.start > turn["t1"] for a in later):
             if places:
                 report.resurrected += 1
                 report.problem(f"turn {marker} is stored after a later clear/delete: {places}")
