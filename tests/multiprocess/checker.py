@@ -16,8 +16,9 @@ Three properties, checked for every stored session:
 (c) **Nothing lost, nothing duplicated.** Every turn a worker journaled as successful is stored
     exactly once, in its own session, with the reply the caller got, unless a clear/delete of
     that session may have run after it (then it may be absent; if a clear/delete started
-    after the turn returned and returned without error, it must be absent). No marker is stored twice. A turn that raised
-    is not stored (a write reported as failed must not have been applied).
+    after the turn returned and returned without error, it must be absent). No marker is
+    stored twice. A turn that raised is not stored (a write reported as failed must not have
+    been applied).
 
 Allowed turn errors: ``SessionBusyError`` and ``ConcurrentTurnError`` (the protocol's refusals),
 and any error of a tool-result turn whose tool call may have been cleared away. Every other
