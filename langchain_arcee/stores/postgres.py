@@ -86,7 +86,6 @@ class PostgresChatStore(SQLChatStore):
     Args:
         url: ``postgresql://``, ``postgres://`` or ``postgresql+psycopg://`` URL. Needed
             unless both engines are injected. The store's ``url`` attribute, its repr and its
-            errors show it redacted (password and ``?password=``-style values as ``***``). The store's ``url`` attribute, its repr and its
             errors show it redacted (password and ``?password=``-style values as ``***``).
         engine: Sync engine to use instead of creating one.
         async_engine: Async engine to use instead of creating them (used on whatever loop
