@@ -349,7 +349,8 @@ class RedisChatStore(ChatStore):
         """Warn or refuse if the ``CONFIG GET maxmemory-policy`` reply may evict keys."""
         if isinstance(reply, Exception):  # CONFIG disabled or denied by an ACL: can't tell
             return
-        pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+        flat = not isinstance(reply, dict)
+        pairs = zip(reply[::2], reply[1::2], strict=True) if flat else reply.items()
         values = [_as_str(v) for _k, v in pairs]
         policy = values[0] if values else None
         if policy is None or not evicts_sessions(policy, has_ttl=self.ttl is not None):

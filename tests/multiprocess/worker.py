@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import os
 import random
@@ -61,10 +60,8 @@ def _config(session_id: str) -> RunnableConfig:
 
 
 def lease_options(lock_timeout: float, lease_seconds: float) -> dict[str, float]:
-    """The lease options, if this version of ``RunnableWithMemory`` has them (0.1.0 has not)."""
-    params = inspect.signature(RunnableWithMemory.__init__).parameters
-    options = {"lock_timeout": lock_timeout, "lease_seconds": lease_seconds}
-    return {k: v for k, v in options.items() if k in params}
+    """The turn protocol's options of ``RunnableWithMemory``."""
+    return {"lock_timeout": lock_timeout, "lease_seconds": lease_seconds}
 
 
 class Instance:
@@ -86,7 +83,7 @@ class Instance:
 
     def chat(self, store: ChatStore) -> RunnableWithMemory:
         """The memory-wrapped model over ``store``."""
-        return RunnableWithMemory(self.model, store, **self.options)  # type: ignore[arg-type]
+        return RunnableWithMemory(self.model, store, **self.options)
 
     # ---- one turn, in the worker's mode -----------------------------------------------------
     def _sync_turn(self, store: ChatStore, session: str, messages: list[BaseMessage]) -> Any:
