@@ -29,7 +29,7 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.exceptions import ContextOverflowError
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_config_specs
@@ -68,6 +68,7 @@ from langchain_arcee.memory.window import (
     check_tool_results,
     complete_tool_groups,
     fit_history,
+    pending_tool_calls,
     plan_window,
     without_reasoning,
 )
@@ -425,7 +426,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         """Run one turn (sync); yields chunks when streaming; returns the runnable's output."""
         session = self._resolver.resolve(config)
         turn = read_turn_input(value, self.input_messages_key)
-        start = session.io.begin(self._first_read(turn))
+        start = session.io.begin(self._first_read(turn), _ready_for(turn))
         keepalive = self._keepalive(session, start, self.limits)
         output: Any = None
         try:
@@ -477,7 +478,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         """Async :meth:`_drive`; the output is appended to ``result``."""
         session = self._resolver.resolve(config)
         turn = read_turn_input(value, self.input_messages_key)
-        start = await session.io.abegin(self._first_read(turn))
+        start = await session.io.abegin(self._first_read(turn), _ready_for(turn))
         keepalive = self._keepalive(session, start, self.limits)
         output: Any = None
         try:
@@ -626,6 +627,18 @@ class RunnableWithMemory(Runnable[Any, Any]):
             aggregator.add(chunk)
         async for chunk in self.astream(aggregator.value, config, **kwargs):
             yield chunk
+
+
+def _ready_for(turn: TurnInput) -> Callable[[Any], bool] | None:
+    """A new question waits while another turn still answers the session's tool calls.
+
+    Without this, a turn from another instance landing between a tool call and its results
+    would split the tool group in the store. A turn that sends tool results starts at once
+    (stale results are refused by the plan).
+    """
+    if any(isinstance(m, ToolMessage) for m in turn.messages):
+        return None
+    return lambda start: not pending_tool_calls(start.messages)
 
 
 def _unwrap(runnable: Any) -> Any:

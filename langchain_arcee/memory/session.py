@@ -38,6 +38,9 @@ from langchain_arcee.stores.base import (
     lease_retry_delays,
 )
 
+Ready = Callable[[TurnStart], bool]
+"""Whether a turn can start from the session state it read."""
+
 GetSessionHistory = Callable[..., BaseChatMessageHistory]
 """An RWMH-style factory: configurable values in, chat history out."""
 
@@ -54,10 +57,14 @@ DEFAULT_SESSION_SPEC = ConfigurableFieldSpec(
 class SessionIO(Protocol):
     """The reads and writes a turn does on its session."""
 
-    def begin(self, last: int | None) -> TurnStart:
-        """Claim the session for a turn and read its newest ``last`` messages."""
+    def begin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
+        """Claim the session for a turn and read its newest ``last`` messages.
 
-    async def abegin(self, last: int | None) -> TurnStart:
+        ``ready`` says whether the turn can start from what was read; if not, the claim is
+        given back and retried until ``lock_timeout``.
+        """
+
+    async def abegin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
         """Async :meth:`begin`."""
 
     def load(self, last: int | None) -> list[BaseMessage]:
@@ -109,22 +116,24 @@ class StoreSessionIO:
         self.session_id = session_id
         self.limits = limits
 
-    def begin(self, last: int | None) -> TurnStart:
+    def begin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
         """Take the session's lease (waiting up to ``lock_timeout``) and read the window."""
         return self.store.begin_turn(
             self.session_id,
             last=last,
             lease_seconds=self.limits.lease_seconds,
             lock_timeout=self.limits.lock_timeout,
+            ready=ready,
         )
 
-    async def abegin(self, last: int | None) -> TurnStart:
+    async def abegin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
         """Async :meth:`begin`."""
         return await self.store.abegin_turn(
             self.session_id,
             last=last,
             lease_seconds=self.limits.lease_seconds,
             lock_timeout=self.limits.lock_timeout,
+            ready=ready,
         )
 
     def load(self, last: int | None) -> list[BaseMessage]:
@@ -177,8 +186,8 @@ class HistorySessionIO:
         lease = TurnLease("", "", 0, 0.0)
         return TurnStart(lease, list(window), len(messages), head)
 
-    def begin(self, last: int | None) -> TurnStart:
-        """Take the in-process lock and read the history."""
+    def begin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
+        """Take the in-process lock and read the history (``ready`` is not waited for)."""
         self.lock.acquire(self.limits.lock_timeout)
         try:
             return self._start(self.history.messages, last)
@@ -186,7 +195,7 @@ class HistorySessionIO:
             self.lock.release()
             raise
 
-    async def abegin(self, last: int | None) -> TurnStart:
+    async def abegin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
         """Async :meth:`begin` via ``aget_messages``."""
         await self.lock.aacquire(self.limits.lock_timeout)
         try:

@@ -24,7 +24,7 @@ import random
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -163,6 +163,26 @@ def conflict_error(lease: TurnLease, messages: Sequence[BaseMessage]) -> Concurr
         session_id=lease.session_id,
         messages=messages,
     )
+
+
+def _started(
+    session_id: str,
+    start: TurnStart | None,
+    ready: Callable[[TurnStart], bool] | None,
+    lock_timeout: float,
+) -> TurnStart:
+    """The last attempt's start, or the error saying why the session could not be had."""
+    if start is None:
+        raise busy_error(session_id, lock_timeout)
+    if ready is not None and not ready(start):
+        msg = (
+            f"session {session_id!r} is waiting for the results of its pending tool calls "
+            f"(another turn is answering them); they did not arrive within {lock_timeout:g} s "
+            "(lock_timeout). Nothing was sent or stored: send the ToolMessage results (status "
+            "'error' is fine to abandon a call) or clear the session."
+        )
+        raise SessionBusyError(msg)
+    return start
 
 
 def check_session_id(session_id: object) -> str:
@@ -308,8 +328,17 @@ class ChatStore(ABC):
         last: int | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        ready: Callable[[TurnStart], bool] | None = None,
     ) -> TurnStart:
         """Take the session's lease (waiting up to ``lock_timeout``) and read its newest messages.
+
+        Args:
+            session_id: The session.
+            last: How many newest messages to read (all if ``None``).
+            lease_seconds: How long the lease lasts unless renewed.
+            lock_timeout: How long to wait for another turn's lease.
+            ready: If given, a session state the turn can't start from (e.g. tool calls that
+                another turn is still answering) is given back and waited out like a lease.
 
         Raises:
             SessionBusyError: If another turn held the lease for all of ``lock_timeout``.
@@ -318,13 +347,15 @@ class ChatStore(ABC):
         token = new_lease_token()
         start = self.try_begin_turn(session_id, token, last=last, lease_seconds=lease_seconds)
         for delay in lease_retry_delays(lock_timeout):
-            if start is not None:
+            if start is not None and (ready is None or ready(start)):
                 return start
+            if start is not None:
+                self.release_turn(start.lease)
             time.sleep(delay)
             start = self.try_begin_turn(session_id, token, last=last, lease_seconds=lease_seconds)
-        if start is None:
-            raise busy_error(session_id, lock_timeout)
-        return start
+        if start is not None and ready is not None and not ready(start):
+            self.release_turn(start.lease)
+        return _started(session_id, start, ready, lock_timeout)
 
     async def abegin_turn(
         self,
@@ -333,19 +364,22 @@ class ChatStore(ABC):
         last: int | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        ready: Callable[[TurnStart], bool] | None = None,
     ) -> TurnStart:
         """Async :meth:`begin_turn` (waits without blocking the event loop)."""
         token = new_lease_token()
         begin = self.atry_begin_turn
         start = await begin(session_id, token, last=last, lease_seconds=lease_seconds)
         for delay in lease_retry_delays(lock_timeout):
-            if start is not None:
+            if start is not None and (ready is None or ready(start)):
                 return start
+            if start is not None:
+                await self.arelease_turn(start.lease)
             await asyncio.sleep(delay)
             start = await begin(session_id, token, last=last, lease_seconds=lease_seconds)
-        if start is None:
-            raise busy_error(session_id, lock_timeout)
-        return start
+        if start is not None and ready is not None and not ready(start):
+            await self.arelease_turn(start.lease)
+        return _started(session_id, start, ready, lock_timeout)
 
     # ---- core: plain appends and reads -------------------------------------------------
     @abstractmethod
