@@ -363,7 +363,9 @@ class RunnableWithMemory(Runnable[Any, Any]):
             while True:
                 request = window.send(loaded)
                 if isinstance(request, LoadHead):
-                    loaded = [start.head] if start.head is not None else []
+                    # The start names the first message only when its window doesn't hold it.
+                    first = start.head if start.head is not None else start.messages[:1]
+                    loaded = [first] if isinstance(first, BaseMessage) else list(first)
                 else:
                     loaded = yield Load(request.last)
         except StopIteration as done:
