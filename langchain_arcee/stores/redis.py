@@ -322,16 +322,13 @@ class RedisChatStore(ChatStore):
         return StoreError(f"session {session_id!r}: {action} failed: {reason}")
 
     # ---- execution: one implementation, two drivers ------------------------------------------
-    def _setup_op(self) -> _Op[None]:
-        """Record the layout version and read the eviction policy, once per store."""
+    def _setup_ops(self) -> list[_Op[None]]:
+        """Once per store: check the eviction policy (before writing anything), then record
+        the layout version.
+        """
         known = len(self.MIGRATIONS) - 1
-        commands: list[tuple[Any, ...]] = [("EVAL", _RECORD_SCHEMA, 1, self.schema_key, known)]
-        if self.eviction_check != "off":
-            commands.append(("CONFIG", "GET", "maxmemory-policy"))
 
-        def finish(replies: list[Any]) -> None:
-            if isinstance(replies[0], Exception):
-                raise replies[0]
+        def record(replies: list[Any]) -> None:
             found = int(replies[0] or 0)
             if found > known:
                 msg = (
@@ -339,11 +336,18 @@ class RedisChatStore(ChatStore):
                     f"version of langchain-arcee knows ({known}); upgrade the package"
                 )
                 raise StoreError(msg)
-            if len(replies) > 1:
-                self._judge_policy(replies[1])
             self._ready = True
 
-        return _Op(commands, finish, errors_as_values=True)
+        ops: list[_Op[None]] = []
+        if self.eviction_check != "off":
+            judge = _Op(
+                [("CONFIG", "GET", "maxmemory-policy")],
+                lambda replies: self._judge_policy(replies[0]),
+                errors_as_values=True,
+            )
+            ops.append(judge)
+        ops.append(_Op([("EVAL", _RECORD_SCHEMA, 1, self.schema_key, known)], record))
+        return ops
 
     def _judge_policy(self, reply: Any) -> None:
         """Warn or refuse if the ``CONFIG GET maxmemory-policy`` reply may evict keys."""
@@ -367,7 +371,8 @@ class RedisChatStore(ChatStore):
     def _run(self, op: _Op[_T], session_id: str, action: str) -> _T:
         try:
             if not self._ready:
-                self._run_once(self._setup_op())
+                for setup in self._setup_ops():
+                    self._run_once(setup)
             return self._run_once(op)
         except redis.RedisError as exc:
             raise self._error(session_id, action, exc) from exc
@@ -381,7 +386,8 @@ class RedisChatStore(ChatStore):
     async def _arun(self, op: _Op[_T], session_id: str, action: str) -> _T:
         try:
             if not self._ready:
-                await self._arun_once(self._setup_op())
+                for setup in self._setup_ops():
+                    await self._arun_once(setup)
             return await self._arun_once(op)
         except StoreError:
             raise
