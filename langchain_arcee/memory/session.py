@@ -32,6 +32,7 @@ from langchain_arcee.stores.base import (
     DEFAULT_LOCK_TIMEOUT,
     ChatStore,
     StoreChatMessageHistory,
+    StoreError,
     TurnLease,
     TurnStart,
     busy_error,
@@ -153,12 +154,20 @@ class StoreSessionIO:
         await self.store.acommit_turn(start.lease, messages)
 
     def release(self, start: TurnStart) -> None:
-        """Give the lease back."""
-        self.store.release_turn(start.lease)
+        """Give the lease back (if the store can't be reached, the next turn takes it over)."""
+        try:
+            self.store.release_turn(start.lease)
+        except StoreError:
+            self.store.remember_unreleased(start.lease)
+            raise
 
     async def arelease(self, start: TurnStart) -> None:
         """Async :meth:`release`."""
-        await self.store.arelease_turn(start.lease)
+        try:
+            await self.store.arelease_turn(start.lease)
+        except StoreError:
+            self.store.remember_unreleased(start.lease)
+            raise
 
     def renew(self, start: TurnStart) -> bool:
         """Extend the lease."""

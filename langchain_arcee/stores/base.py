@@ -321,6 +321,24 @@ class ChatStore(ABC):
         """Async :meth:`renew_turn`."""
         return await asyncio.to_thread(self.renew_turn, lease)
 
+    def _unreleased(self) -> dict[str, str]:
+        """Tokens of leases this store object could not release (the store was unreachable)."""
+        tokens: dict[str, str] | None = self.__dict__.get("_unreleased_tokens")
+        if tokens is None:
+            tokens = self.__dict__.setdefault("_unreleased_tokens", {})
+        return tokens
+
+    def remember_unreleased(self, lease: TurnLease) -> None:
+        """Note a lease whose release failed, so the session's next turn here takes it over.
+
+        Without this, a turn retried right after the store came back would wait for its own
+        failed turn's lease to expire.
+        """
+        self._unreleased()[lease.session_id] = lease.token
+
+    def _token_for(self, session_id: str) -> str:
+        return self._unreleased().pop(session_id, None) or new_lease_token()
+
     def begin_turn(
         self,
         session_id: str,
@@ -344,7 +362,7 @@ class ChatStore(ABC):
             SessionBusyError: If another turn held the lease for all of ``lock_timeout``.
             StoreError: If the store could not be reached.
         """
-        token = new_lease_token()
+        token = self._token_for(session_id)
         start = self.try_begin_turn(session_id, token, last=last, lease_seconds=lease_seconds)
         for delay in lease_retry_delays(lock_timeout):
             if start is not None and (ready is None or ready(start)):
@@ -367,7 +385,7 @@ class ChatStore(ABC):
         ready: Callable[[TurnStart], bool] | None = None,
     ) -> TurnStart:
         """Async :meth:`begin_turn` (waits without blocking the event loop)."""
-        token = new_lease_token()
+        token = self._token_for(session_id)
         begin = self.atry_begin_turn
         start = await begin(session_id, token, last=last, lease_seconds=lease_seconds)
         for delay in lease_retry_delays(lock_timeout):

@@ -318,7 +318,12 @@ class SQLChatStore(ChatStore):
 
     def drop_tables(self) -> None:
         """Drop this store's tables and everything in them (for tests and teardown)."""
-        self.metadata.drop_all(self.engine)
+        try:
+            self.metadata.drop_all(self.engine)
+        except SQLAlchemyError as exc:
+            if not _invalidated(exc):
+                raise
+            self.metadata.drop_all(self.engine)  # the pooled connection was dead: once more
         self._ready = False
 
     # ---- engines ----------------------------------------------------------------------

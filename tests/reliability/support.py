@@ -23,6 +23,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, messages_to_dict
 from langchain_core.runnables import RunnableConfig
 
+from langchain_arcee.stores.base import TurnLease
 from langchain_arcee.stores import ChatStore, StoreError
 from langchain_arcee.stores.memory import InMemoryChatStore
 from tests.store_helpers import write_raw_row
@@ -152,7 +153,7 @@ class StoreUnderTest:
 
         SQL stores get a real ``BEFORE INSERT`` trigger that aborts the statement (after the
         session row was upserted in the same transaction, so atomicity is really exercised);
-        the in-memory store gets an ``append`` that raises ``StoreError``. Redis write failures
+        the in-memory store gets a ``commit_turn`` that raises ``StoreError``. Redis write failures
         need a server of their own (see :class:`RedisProcess`).
         """
         if self.kind in ("sqlite", "postgres"):
@@ -162,17 +163,17 @@ class StoreUnderTest:
         if self.kind == "memory":
             store = self.store
 
-            def fail(session_id: str, messages: Sequence[BaseMessage]) -> None:
-                raise StoreError(f"session {session_id!r}: append failed: injected failure")
+            def fail(lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+                raise StoreError(f"session {lease.session_id!r}: append failed: injected failure")
 
-            async def afail(session_id: str, messages: Sequence[BaseMessage]) -> None:
-                fail(session_id, messages)
+            async def afail(lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+                fail(lease, messages)
 
-            store.append, store.aappend = fail, afail  # type: ignore[method-assign]
+            store.commit_turn, store.acommit_turn = fail, afail  # type: ignore[method-assign]
             try:
                 yield
             finally:
-                del store.append, store.aappend
+                del store.commit_turn, store.acommit_turn
             return
         raise NotImplementedError(f"failing writes on {self.kind} need their own server")
 

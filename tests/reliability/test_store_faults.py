@@ -48,8 +48,9 @@ async def assert_failed_write_then_retry(
     mode: str,
     match: str | None = None,
 ) -> None:
-    """First turn ok; under ``fault`` the second turn's write fails after the model answered;
-    nothing of it is stored; after the fault the same turn succeeds and is stored once."""
+    """First turn ok; under ``fault`` the second turn fails with a ``StoreError``: at its start
+    (the lease is a write: nothing sent, nothing billed) or at its commit (after the model
+    answered); nothing of it is stored; after the fault the same turn is stored once."""
     session = unique("s")
     await run_turn(chat, "first question", session, mode)
     before = snapshot(store, session)  # type: ignore[arg-type]
@@ -61,7 +62,7 @@ async def assert_failed_write_then_retry(
         if match:
             assert match in str(info.value)
         assert "second question" not in str(info.value)  # errors never quote the conversation
-        assert server.count("chat") == 1  # the model did answer
+        assert server.count("chat") <= 1  # refused at the start, or after one answer
     assert snapshot(store, session) == before  # type: ignore[arg-type]
     assert store.count(session) == count_before  # type: ignore[attr-defined]
     await run_turn(chat, "second question", session, mode)
