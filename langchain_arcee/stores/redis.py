@@ -25,6 +25,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+from langchain_arcee.extras import missing_extra
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
@@ -40,8 +41,7 @@ try:
     import redis
     import redis.asyncio as aredis
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    msg = 'RedisChatStore needs redis-py: pip install "langchain-arcee[redis]"'
-    raise ImportError(msg) from exc
+    raise missing_extra("RedisChatStore", "redis-py", "redis") from exc
 
 # Remove an index entry only if its message list is really gone (it may have been recreated
 # by a concurrent append since it was read). Redis has no conditional ZREM: a script does it.

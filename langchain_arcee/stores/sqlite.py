@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
+from langchain_arcee.extras import missing_extra
 from langchain_arcee.stores.sql import SQLChatStore
 
 _BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
@@ -122,8 +123,8 @@ class SQLiteChatStore(SQLChatStore):
         try:
             import aiosqlite  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            msg = 'async SQLite needs aiosqlite: pip install "langchain-arcee[sqlite]"'
-            raise ImportError(msg) from exc
+            # A base dependency: missing only from a broken install.
+            raise missing_extra("async SQLite", "aiosqlite", "sqlite") from exc
         engine = create_async_engine(f"sqlite+aiosqlite:///{self.path}", hide_parameters=True)
         event.listen(engine.sync_engine, "connect", self._on_connect)
         return engine
