@@ -186,7 +186,8 @@ class Terminal:
     def view(self) -> ReplyView:
         """A fresh view for one reply: rich on a terminal, else plain text."""
         if self.plain:
-            return ReplyPrinter(sys.stdout, sys.stdout if self.show_reasoning else None)
+            reasoning_out = sys.stdout if self.show_reasoning else None
+            return ReplyPrinter(sys.stdout, reasoning_out, plain=True)
         from langchain_arcee.cli.terminal import TerminalReplyView, console_for
 
         return TerminalReplyView(
@@ -269,7 +270,10 @@ def run(args: argparse.Namespace, api_key: str) -> int:
         model = build_model(args, api_key)
         store = open_store(args.store)
         show_reasoning = not args.no_reasoning
-        state = ChatState(store, args.session, sys.stdout, show_reasoning=show_reasoning)
+        plain = args.plain or not is_tty(sys.stdout)
+        state = ChatState(
+            store, args.session, sys.stdout, show_reasoning=show_reasoning, plain=plain
+        )
         chat = Chat(
             build_chat(model, store, args.system),
             state,
@@ -279,7 +283,6 @@ def run(args: argparse.Namespace, api_key: str) -> int:
         )
         if question is not None:
             return run_one_shot(chat, question, show_reasoning)
-        plain = args.plain or not is_tty(sys.stdout)
         _fetch_price_in_background(state, model.model_name, api_key, model.openai_api_base)
         terminal = Terminal(plain, show_reasoning, model.model_name)
         return run_interactive(chat, terminal, MessageReader(multiline=args.multiline))

@@ -35,6 +35,7 @@ class ChatState:
         last_usage: The last reply's token usage (``None`` before the first reply).
         run_usage: Token usage of every reply since the program started.
         price: The model's price, once known (``GET /models``), else ``None``.
+        plain: No ANSI escapes even on a terminal (``--plain``).
     """
 
     store: ChatStore
@@ -44,6 +45,7 @@ class ChatState:
     last_usage: Usage | None = None
     run_usage: Usage = field(default_factory=Usage)
     price: Price | None = None
+    plain: bool = False
 
     def say(self, text: str) -> None:
         """Write one line of command output."""
@@ -66,7 +68,7 @@ class ChatState:
         """Say that the current session continues, with its last exchange."""
         count = self.store.count(self.session_id)
         self.say(f"Resumed session {self.session_id!r} ({count} messages). Last exchange:")
-        style = Style.for_stream(self.out)
+        style = Style.for_stream(self.out, plain=self.plain)
         self.out.write(
             format_history(self.last_exchange(), style, show_reasoning=self.show_reasoning)
         )
@@ -149,7 +151,7 @@ def _history(state: ChatState, arg: str) -> bool:
     if not messages:
         state.say(f"Session {state.session_id!r} is empty.")
         return True
-    style = Style.for_stream(state.out)
+    style = Style.for_stream(state.out, plain=state.plain)
     state.out.write(format_history(messages, style, show_reasoning=state.show_reasoning))
     state.out.flush()
     return True

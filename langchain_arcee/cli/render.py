@@ -61,9 +61,9 @@ class Style:
     color: bool
 
     @classmethod
-    def for_stream(cls, stream: TextIO) -> Style:
-        """ANSI styling on a terminal, plain text elsewhere."""
-        return cls(color=is_tty(stream))
+    def for_stream(cls, stream: TextIO | None, *, plain: bool = False) -> Style:
+        """ANSI styling on a terminal (unless ``plain``), plain text elsewhere."""
+        return cls(color=stream is not None and not plain and is_tty(stream))
 
     def dim(self, text: str) -> str:
         """``text`` dimmed (unchanged without color)."""
@@ -82,15 +82,21 @@ class ReplyPrinter:
         reasoning_out: Where the reasoning goes; ``None`` hides it.
         label_answer: Write an ``[answer]`` label before the answer when reasoning was shown
             without color (so a plain-text reader can tell them apart).
+        plain: Never use ANSI escapes, even on a terminal (``--plain``).
     """
 
     def __init__(
-        self, answer_out: TextIO, reasoning_out: TextIO | None, *, label_answer: bool = True
+        self,
+        answer_out: TextIO,
+        reasoning_out: TextIO | None,
+        *,
+        label_answer: bool = True,
+        plain: bool = False,
     ) -> None:
         self.answer_out = answer_out
         self.reasoning_out = reasoning_out
         self.label_answer = label_answer
-        self._reasoning_style = Style.for_stream(reasoning_out) if reasoning_out else Style(False)
+        self._reasoning_style = Style.for_stream(reasoning_out, plain=plain)
         self._section: Section | None = None
         self._shown_reasoning = False
         self._answer_text = ""
