@@ -61,6 +61,17 @@ class Cli:
             env=cli_env(self.home, api_key=api_key),
         )
 
+    def sessions(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``arcee-chat sessions ...`` with no API key (managing conversations needs none)."""
+        return subprocess.run(
+            [sys.executable, "-m", "langchain_arcee", "sessions", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO_ROOT,
+            env=cli_env(self.home, api_key=None),
+        )
+
     def spawn(self, *extra: str):  # -> pexpect.spawn
         import pexpect
 
