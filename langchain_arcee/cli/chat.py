@@ -15,10 +15,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import ValidationError
 
 from langchain_arcee.chat_models import ChatArcee
@@ -71,16 +70,18 @@ def build_chat(
     alone (no copy of the system message per turn, nothing stale if ``--system`` changes
     between runs), and ``/history`` and ``/export`` show exactly what was said.
     """
-    prompt = ChatPromptTemplate(
-        [
-            # A message object, not a ("system", text) template: braces in the text stay literal.
-            *([SystemMessage(system)] if system else []),
-            MessagesPlaceholder("history"),
-            MessagesPlaceholder("input"),
-        ]
-    )
+    system_messages: list[BaseMessage] = [SystemMessage(system)] if system else []
+
+    def request_messages(inputs: dict[str, Any]) -> list[BaseMessage]:
+        # A plain function, not a ChatPromptTemplate: nothing in the text is a template
+        # (braces stay literal) and one-shot start-up does not import the prompt machinery.
+        return [*system_messages, *inputs["history"], *inputs["input"]]
+
     return RunnableWithMemory(
-        prompt | model, store, input_messages_key="input", history_messages_key="history"
+        RunnableLambda(request_messages) | model,
+        store,
+        input_messages_key="input",
+        history_messages_key="history",
     )
 
 

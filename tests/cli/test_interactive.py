@@ -140,7 +140,7 @@ def test_history_sessions_new_resume_clear(cli: Cli) -> None:
     assert "you:\nfirst message" in out
     assert "No stored session 'nope'" in say(child, "/resume nope")
     assert f"Resumed session {new_id!r}" in say(child, f"/switch {new_id}")
-    say(child, f"/resume alpha")
+    say(child, "/resume alpha")
 
     out = say(child, "/clear")
     assert "Cleared session 'alpha' (2 messages removed)" in out
@@ -151,8 +151,16 @@ def test_history_sessions_new_resume_clear(cli: Cli) -> None:
 
     out = say(child, "/help")
     for name in (
-        "/new", "/resume", "/sessions", "/history", "/usage", "/multi", "/export", "/clear",
-        "/quit", "/help",
+        "/new",
+        "/resume",
+        "/sessions",
+        "/history",
+        "/usage",
+        "/multi",
+        "/export",
+        "/clear",
+        "/quit",
+        "/help",
     ):
         assert name in out
     assert "Unknown command /nope" in say(child, "/nope")
@@ -211,7 +219,8 @@ def test_usage_command_shows_tokens_and_cost_when_models_gives_prices(cli: Cli) 
     line = re.search(r"\[(\d+) in \+ (\d+) out tokens \((\d+) reasoning\), \$([\d.]+);", out)
     assert line, out
     tokens_in, tokens_out = int(line.group(1)), int(line.group(2))
-    assert float(line.group(4)) == pytest.approx(tokens_in * 0.25e-6 + tokens_out * 0.8e-6, abs=1e-6)
+    expected = tokens_in * 0.25e-6 + tokens_out * 0.8e-6
+    assert float(line.group(4)) == pytest.approx(expected, abs=1e-6)
     # The server's own counts are what is shown (its last usage chunk).
     usage = cli.stored("cost")[1].usage_metadata
     assert (usage["input_tokens"], usage["output_tokens"]) == (tokens_in, tokens_out)

@@ -77,7 +77,8 @@ def test_search_across_sessions(two_sessions: Cli) -> None:
     reasoning_hits = json.loads(sessions(cli, "search", "thinking about", "--json", *store).stdout)
     assert {h["field"] for h in reasoning_hits} == {"reasoning"}
     assert len(reasoning_hits) == 3
-    scoped = json.loads(sessions(cli, "search", "you said", "--session", "work", "--json", *store).stdout)
+    scoped = sessions(cli, "search", "you said", "--session", "work", "--json", *store)
+    scoped = json.loads(scoped.stdout)
     assert {h["session_id"] for h in scoped} == {"work"}
     assert "No message contains 'zebra'" in sessions(cli, "search", "zebra", *store).stdout
 
