@@ -2,7 +2,8 @@
 
 For people (aligned text) and for scripts (``--json`` everywhere; ``export`` writes JSON).
 Everything goes through the public ``ChatStore`` API, so it works on every store. It needs no
-API key: nothing is sent to a model.
+API key: nothing is sent to a model. Like :mod:`langchain_arcee.cli.app`, the module imports
+LangChain and the stores only once the arguments are parsed (``--help`` stays instant).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_arcee.cli.app import (
     EXIT_ERROR,
@@ -23,11 +24,10 @@ from langchain_arcee.cli.app import (
     add_store_argument,
     open_store,
 )
-from langchain_arcee.cli.commands import read_all
 from langchain_arcee.cli.errors import one_line
-from langchain_arcee.cli.render import Style, format_history, role_name
-from langchain_arcee.messages import reasoning_of
-from langchain_arcee.stores.base import ChatStore, SessionInfo, StoreError
+
+if TYPE_CHECKING:
+    from langchain_arcee.stores.base import ChatStore, SessionInfo
 
 _SNIPPET = 80
 """Characters of context shown around a search hit."""
@@ -106,6 +106,9 @@ def cmd_list(store: ChatStore, as_json: bool) -> None:
 
 def cmd_show(store: ChatStore, session: str, as_json: bool) -> None:
     """One conversation, as text or as the store's JSON export."""
+    from langchain_arcee.cli.commands import read_all
+    from langchain_arcee.cli.render import Style, format_history
+
     _require(store, session)
     if as_json:
         _write(_as_json({"session_id": session, "messages": store.export(session)}))
@@ -135,6 +138,10 @@ def cmd_delete(store: ChatStore, sessions: Sequence[str]) -> None:
 
 def cmd_search(store: ChatStore, text: str, session: str | None, as_json: bool) -> None:
     """Messages whose text (or reasoning) contains ``text``, across stored conversations."""
+    from langchain_arcee.cli.commands import read_all
+    from langchain_arcee.cli.render import role_name
+    from langchain_arcee.messages import reasoning_of
+
     needle = text.casefold()
     targets = [session] if session else [s.session_id for s in store.list_sessions()]
     hits: list[dict[str, Any]] = []
@@ -172,6 +179,8 @@ def main(argv: Sequence[str]) -> int:
         0 on success, 1 for a missing session or a store error, 2 for usage errors.
     """
     args = build_parser().parse_args(argv)
+    from langchain_arcee.stores.base import StoreError
+
     store: ChatStore | None = None
     try:
         store = open_store(args.store)
