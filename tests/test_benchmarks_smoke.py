@@ -62,3 +62,11 @@ def test_memory_overhead_runs(tmp_path: Path) -> None:
     assert (tmp_path / "rows.json").exists()
     if plot is not None:
         assert plot.stat().st_size > 0
+
+
+def test_cli_startup_runs() -> None:
+    out = run_module("benchmarks.cli_startup", "--repeat", "1")
+    assert "[1] arcee-chat --help: " in out
+    assert "[1] arcee-chat --bogus (argument error): " in out
+    assert "[2] one-shot overhead beyond import langchain_openai: " in out
+    assert "[3] the same with --store memory://" in out
