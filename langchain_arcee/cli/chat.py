@@ -160,16 +160,6 @@ class Chat:
             return None
 
 
-def run_one_shot(chat: Chat, text: str, show_reasoning: bool) -> int:
-    """Answer one question on stdout (reasoning on stderr, or hidden) and store the turn."""
-    printer = ReplyPrinter(sys.stdout, sys.stderr if show_reasoning else None, label_answer=False)
-    try:
-        return EXIT_OK if chat.turn(text, printer) is not None else EXIT_ERROR
-    except KeyboardInterrupt:
-        chat.error(f"interrupted ({NOT_SAVED})")
-        return EXIT_INTERRUPTED
-
-
 @dataclass
 class Terminal:
     """How replies are shown in the interactive chat.
@@ -194,6 +184,25 @@ class Terminal:
         return TerminalReplyView(
             console_for(sys.stdout), self.model_name, show_reasoning=self.show_reasoning
         )
+
+
+def run_one_shot(chat: Chat, text: str, terminal: Terminal) -> int:
+    """Answer one question and store the turn.
+
+    On a terminal the reply is shown as in the chat (Markdown, labeled reasoning); otherwise
+    only the answer goes to stdout and the reasoning to stderr (or nowhere), for scripts.
+    """
+    view: ReplyView
+    if terminal.plain:
+        reasoning_out = sys.stderr if terminal.show_reasoning else None
+        view = ReplyPrinter(sys.stdout, reasoning_out, label_answer=False, plain=True)
+    else:
+        view = terminal.view()
+    try:
+        return EXIT_OK if chat.turn(text, view) is not None else EXIT_ERROR
+    except KeyboardInterrupt:
+        chat.error(f"interrupted ({NOT_SAVED})")
+        return EXIT_INTERRUPTED
 
 
 def _fetch_price_in_background(state: ChatState, model: str, api_key: str, base: str) -> None:
@@ -282,10 +291,10 @@ def run(args: argparse.Namespace, api_key: str) -> int:
             sys.stderr,
             model.model_name,
         )
-        if question is not None:
-            return run_one_shot(chat, question, show_reasoning)
-        _fetch_price_in_background(state, model.model_name, api_key, model.openai_api_base)
         terminal = Terminal(plain, show_reasoning, model.model_name)
+        if question is not None:
+            return run_one_shot(chat, question, terminal)
+        _fetch_price_in_background(state, model.model_name, api_key, model.openai_api_base)
         return run_interactive(chat, terminal, MessageReader(multiline=args.multiline))
     except UsageError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")

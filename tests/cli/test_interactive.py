@@ -314,3 +314,15 @@ def test_ctrl_d_and_ctrl_c_at_prompt_exit_cleanly(cli: Cli, key: str) -> None:
     child.close()
     assert child.exitstatus == 0
     assert "Traceback" not in plain(child.before or "")
+
+
+def test_one_shot_on_a_terminal_renders_like_the_chat(cli: Cli) -> None:
+    child = cli.spawn("-m", "Hello **Arcee**", "--session", "one")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    out = child.before
+    shown = plain(out)
+    assert shown.index("Reasoning\n") < shown.index("Answer\n") < shown.index("You said: Hello")
+    assert "You said: Hello \x1b[1mArcee\x1b[0m" in out  # Markdown rendered
+    assert [m.type for m in cli.stored("one")] == ["human", "ai"]
