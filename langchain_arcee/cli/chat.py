@@ -162,7 +162,7 @@ class Chat:
 
 @dataclass
 class Terminal:
-    """How replies are shown in the interactive chat.
+    """How replies are shown (chat and one-shot).
 
     Attributes:
         plain: Plain text (``--plain``, or output that is not a terminal).

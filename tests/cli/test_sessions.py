@@ -106,3 +106,20 @@ def test_default_store_and_bad_usage(cli: Cli) -> None:
     bad = sessions(cli, "frobnicate")
     assert bad.returncode == 2
     assert "invalid choice" in bad.stderr
+
+
+def test_sessions_in_a_terminal(two_sessions: Cli) -> None:
+    import pexpect
+
+    cli = two_sessions
+    child = cli.spawn("sessions", "show", "home", "--store", str(cli.store_path), raw=True)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    out = child.before
+    assert "\x1b[1myou:\x1b[0m" in out  # speakers in bold on a terminal
+    assert "Plan a PICNIC" in out
+    child = cli.spawn("sessions", "--store", str(cli.store_path), raw=True)
+    child.expect(pexpect.EOF)
+    assert "home" in child.before
+    assert "work" in child.before
