@@ -205,16 +205,26 @@ def run_one_shot(chat: Chat, text: str, terminal: Terminal) -> int:
         return EXIT_INTERRUPTED
 
 
-def _fetch_price_in_background(state: ChatState, model: str, api_key: str, base: str) -> None:
+PRICE_WAIT_SECONDS = 2.0
+"""How long a finished reply waits for the price lookup before its usage line is shown."""
+
+
+def _fetch_price_in_background(
+    state: ChatState, model: str, api_key: str, base: str
+) -> threading.Thread:
     """Look the model's price up (``GET /models``) without delaying the first prompt."""
 
     def fetch() -> None:
         state.price = fetch_price(model, api_key=api_key, base_url=base)
 
-    threading.Thread(target=fetch, name="arcee-chat-price", daemon=True).start()
+    thread = threading.Thread(target=fetch, name="arcee-chat-price", daemon=True)
+    thread.start()
+    return thread
 
 
-def run_interactive(chat: Chat, terminal: Terminal, reader: MessageReader) -> int:
+def run_interactive(
+    chat: Chat, terminal: Terminal, reader: MessageReader, price_lookup: threading.Thread
+) -> int:
     """The chat loop: read a message, run a command or a turn, until /quit, Ctrl-D or Ctrl-C."""
     state = chat.state
     if sys.stdin.isatty():
@@ -250,6 +260,7 @@ def run_interactive(chat: Chat, terminal: Terminal, reader: MessageReader) -> in
             )
             continue
         if usage is not None and usage.turns:
+            price_lookup.join(timeout=PRICE_WAIT_SECONDS)  # done long before, as a rule
             state.last_usage = usage
             state.run_usage.merge(usage)
             view.note(f"[{usage.describe(state.price)}; /usage for totals]")
@@ -294,8 +305,9 @@ def run(args: argparse.Namespace, api_key: str) -> int:
         terminal = Terminal(plain, show_reasoning, model.model_name)
         if question is not None:
             return run_one_shot(chat, question, terminal)
-        _fetch_price_in_background(state, model.model_name, api_key, model.openai_api_base)
-        return run_interactive(chat, terminal, MessageReader(multiline=args.multiline))
+        lookup = _fetch_price_in_background(state, model.model_name, api_key, model.openai_api_base)
+        reader = MessageReader(multiline=args.multiline)
+        return run_interactive(chat, terminal, reader, lookup)
     except UsageError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return EXIT_USAGE
