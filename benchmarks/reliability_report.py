@@ -1,5 +1,7 @@
 """Reliability campaign: every API fault x every available store, concurrent turns, SIGKILL
-during SQLite writes, and a short soak. Prints the figures; exits 1 if anything was lost.
+during SQLite writes, a short soak, and issue 9's data and secrets cases (non-JSON tool results,
+lone surrogates, unsendable input, credentials in URLs). Prints the figures; exits 1 if anything
+was lost or leaked.
 
 Run from the repo root: ``python -m benchmarks.reliability_report`` (options: ``--soak-turns``,
 ``--kills``). PostgreSQL and Redis are used when reachable (``ARCEE_TEST_POSTGRES_URL``,
@@ -18,14 +20,26 @@ from pathlib import Path
 from typing import Any
 
 import openai._base_client
+from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableLambda
 
 from langchain_arcee import ChatArcee
 from langchain_arcee.memory import RunnableWithMemory
-from tests.arcee_server import ArceeTestServer
+from langchain_arcee.redaction import url_secrets
+from langchain_arcee.stores import StoreError, store_from_url
+from tests.arcee_server import ArceeTestServer, Reply
 from tests.reliability.faults import API_FAULTS, play_fault
 from tests.reliability.kill_writes import kill_campaign
 from tests.reliability.load import check_load, plan, run_tasks, run_threads, soak
-from tests.reliability.support import KEY, STORE_KINDS, StoreUnderTest, make_store, unique
+from tests.reliability.support import (
+    KEY,
+    STORE_KINDS,
+    StoreUnderTest,
+    cfg,
+    free_port,
+    make_store,
+    unique,
+)
 
 POSTGRES_URL = os.environ.get(
     "ARCEE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -40,6 +54,14 @@ class Tally:
         self.turns = 0
         self.messages = 0
         self.losses: list[str] = []
+        self.data: dict[str, list[int]] = {}  # case -> [passed, tried]
+
+    def case(self, name: str, ok: bool, what: str) -> None:
+        passed_tried = self.data.setdefault(name, [0, 0])
+        passed_tried[0] += ok
+        passed_tried[1] += 1
+        if not ok:
+            self.losses.append(f"{what}: {name}")
 
     def add(self, what: str, problems: list[str]) -> None:
         self.losses.extend(f"{what}: {p}" for p in problems)
@@ -90,6 +112,7 @@ async def campaign(args: argparse.Namespace, tally: Tally, tmp: Path) -> None:
                         tally.add(f"{kind}/{label}/{runner}", report.problems)
                         tally.turns += report.turns
                         tally.messages += report.messages_checked
+                await data_and_secrets(tally, sut, server)
             finally:
                 await sut.aclose()
             print(f"  {kind}: done in {time.perf_counter() - started:.1f} s")
@@ -117,6 +140,73 @@ async def campaign(args: argparse.Namespace, tally: Tally, tmp: Path) -> None:
     )
 
 
+def _tool_turn(value: object) -> list[ToolMessage]:
+    from datetime import datetime, timezone
+    from uuid import uuid4
+
+    stamp = datetime.now(timezone.utc)
+    return [ToolMessage("ran", tool_call_id="c1", artifact={"at": stamp, "id": uuid4()})]
+
+
+async def data_and_secrets(tally: Tally, sut: StoreUnderTest, server: ArceeTestServer) -> None:
+    """Issue 9 on one store: produced turns never lost, bad input refused, lossless text."""
+    import warnings
+
+    from langchain_arcee.stores import LossyStorageWarning
+
+    kind = sut.kind
+    tool_chat = RunnableWithMemory(RunnableLambda(_tool_turn), sut.store)
+    session = unique("d")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossyStorageWarning)
+        tool_chat.invoke("run the tool", cfg(session))
+    tally.case("non-JSON tool results stored", len(sut.store.load(session)) == 2, kind)
+
+    chat = RunnableWithMemory(
+        ChatArcee(api_key=KEY, base_url=server.base_url, max_retries=0), sut.store
+    )
+    text = "odd \udc80 reply"
+    server.reset()
+    server.enqueue(Reply(content=text))
+    session = unique("d")
+    chat.invoke("hi", cfg(session))
+    chat.invoke("next", cfg(session))
+    exact = [m.content for m in sut.store.load(session)][:2] == ["hi", text]
+    tally.case("lone-surrogate replies stored exactly", exact, kind)
+
+    server.reset()
+    from datetime import datetime
+
+    try:
+        chat.invoke([HumanMessage("x", additional_kwargs={"d": datetime.now()})], cfg(session))
+        refused = False
+    except TypeError:
+        refused = server.count("chat") == 0
+    tally.case("unsendable inputs refused before sending", refused, kind)
+
+
+def credential_leaks(tally: Tally) -> None:
+    """Passworded store URLs on closed ports: no error or repr may quote the password."""
+    secret = "pw-report-s3cret"
+    port = free_port()
+    for url in (
+        f"postgresql://u:{secret}@127.0.0.1:{port}/db",
+        f"postgresql://u@127.0.0.1:{port}/db?password={secret}",
+        f"redis://:{secret}@127.0.0.1:{port}/0",
+        f"redis://127.0.0.1:{port}/0?password={secret}",
+        f"mysql://u:{secret}@127.0.0.1/db",
+    ):
+        texts: list[str] = []
+        try:
+            store = store_from_url(url)
+            texts += [repr(store), str(getattr(store, "url", ""))]
+            store.count("s")
+        except (StoreError, ValueError) as exc:
+            texts.append(str(exc))
+        clean = secret in url_secrets(url) and not any(secret in t for t in texts)
+        tally.case("store URLs with no credential shown", clean, url.split(":", 1)[0])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--soak-turns", type=int, default=5_000)
@@ -130,10 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     print("Reliability campaign")
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(campaign(args, tally, Path(tmp)))
+    credential_leaks(tally)
     print()
     print(f"faults tried:     {tally.faults}")
     print(f"turns run:        {tally.turns}")
     print(f"messages checked: {tally.messages}")
+    for name, (passed, tried) in tally.data.items():
+        print(f"{name + ':':42s} {passed}/{tried}")
     print(f"losses found:     {len(tally.losses)}")
     print(f"elapsed:          {time.perf_counter() - started:.1f} s")
     for loss in tally.losses:

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
         SQLiteChatStore,
         store_from_url,
     )
+    from langchain_arcee.transport import ArceeContextOverflowError
 
 _LAZY = {
+    "ArceeContextOverflowError": "langchain_arcee.transport",
     "ArceeModelInfo": "langchain_arcee.catalog",
     "alist_models": "langchain_arcee.catalog",
     "list_models": "langchain_arcee.catalog",
@@ -50,6 +52,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ArceeContextOverflowError",
     "ArceeModelInfo",
     "ChatArcee",
     "ChatStore",

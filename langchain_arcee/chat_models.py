@@ -6,7 +6,7 @@ import contextlib
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import openai
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
@@ -30,16 +30,20 @@ from langchain_arcee.catalog import (
     list_models,
     missing_key_message,
 )
-from langchain_arcee.messages import CHARS_PER_TOKEN, approximate_token_count
+from langchain_arcee.messages import approximate_token_count, text_tokens
+from langchain_arcee.redaction import redact_url, url_secrets
 from langchain_arcee.transport import (
+    ArceeContextOverflowError,
     ArceeOpenAI,
     AsyncArceeOpenAI,
     AsyncUntypedChatCompletions,
     MalformedResponseError,
     PerEventLoop,
     UntypedChatCompletions,
+    as_context_overflow,
     async_http_client,
     http_client,
+    is_context_overflow,
 )
 from langchain_arcee.wire import (
     ReasoningField,
@@ -98,7 +102,9 @@ class ChatArcee(BaseChatOpenAI):
             Max number of tokens to generate (reasoning included).
         reasoning_field:
             Request field that carries earlier reasoning back: `'reasoning_content'` (Arcee's
-            API, the default), `'reasoning'` (self-hosted vLLM) or `'both'`.
+            API, the default), `'reasoning'` (self-hosted vLLM), `'both'`, or `None` to send no
+            reasoning back (for servers that reject unknown fields; thinking models then lose
+            their earlier reasoning).
         context_window:
             Context window in tokens (default: from the known-model table; 32,768 for an
             unknown id; `refresh_context_window()` reads it from `GET /models`).
@@ -300,14 +306,12 @@ class ChatArcee(BaseChatOpenAI):
     stream_usage: bool | None = True
     """Ask for a usage chunk when streaming (a server that sends none is tolerated)."""
 
-    reasoning_field: ReasoningField = "reasoning_content"
-    """Request field that carries earlier reasoning back (``"reasoning"`` for vLLM)."""
+    reasoning_field: ReasoningField | None = "reasoning_content"
+    """Request field that carries earlier reasoning back (``"reasoning"`` for vLLM; ``None``
+    sends no reasoning back, for OpenAI-compatible servers that reject unknown fields)."""
 
     context_window: int | None = None
     """Context window in tokens; ``None`` resolves from the known-model table, else 32,768."""
-
-    offline_token_counting: ClassVar[bool] = True
-    """``get_num_tokens_from_messages`` never downloads anything (read by the memory adapter)."""
 
     # ------------------------------------------------------------------ setup
     @model_validator(mode="after")
@@ -377,8 +381,26 @@ class ChatArcee(BaseChatOpenAI):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        """Secrets and the env var each is read from."""
-        return {"openai_api_key": "ARCEE_API_KEY"}
+        """Secrets and the env var each is read from.
+
+        A base URL or proxy URL that carries credentials (``https://user:pass@gateway/...``)
+        is a secret too: ``dumpd`` (and so every tracer's ``serialized`` payload) holds a
+        reference to ``ARCEE_API_BASE`` / ``ARCEE_PROXY`` instead of the URL.
+        """
+        secrets = {"openai_api_key": "ARCEE_API_KEY"}
+        if url_secrets(self.openai_api_base):
+            secrets["openai_api_base"] = BASE_URL_ENV_VARS[0]
+        if self.openai_proxy and url_secrets(self.openai_proxy):
+            secrets["openai_proxy"] = "ARCEE_PROXY"
+        return secrets
+
+    def __repr_args__(self) -> Any:
+        # URLs are shown with their credentials masked (the API key is a SecretStr already).
+        for name, value in super().__repr_args__():
+            if name in ("openai_api_base", "openai_proxy") and isinstance(value, str):
+                yield name, redact_url(value)
+            else:
+                yield name, value
 
     @classmethod
     def get_lc_namespace(cls) -> list[str]:
@@ -430,29 +452,35 @@ class ChatArcee(BaseChatOpenAI):
 
     # ------------------------------------------------------------------ calls
     @contextlib.contextmanager
-    def _malformed_response_as_api_error(self) -> Iterator[None]:
-        # The SDK lets a 200 whose body is not JSON escape as a bare JSONDecodeError.
+    def _arcee_errors(self) -> Iterator[None]:
+        """Map what the SDK and langchain-openai raise to the errors ``ChatArcee`` documents."""
         try:
             yield
         except json.JSONDecodeError as exc:
+            # The SDK lets a 200 whose body is not JSON escape as a bare JSONDecodeError.
             url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
             raise MalformedResponseError(f"the body is not valid JSON ({exc})", url) from exc
+        except openai.BadRequestError as exc:
+            # langchain-openai maps OpenAI's wordings only; vLLM's are Arcee's.
+            if isinstance(exc, ArceeContextOverflowError) or not is_context_overflow(exc):
+                raise
+            raise as_context_overflow(exc) from exc
 
     def _empty_stream_error(self) -> MalformedResponseError:
         url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
         return MalformedResponseError("the stream ended without any data", url)
 
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             return super()._generate(*args, **kwargs)
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             return await super()._agenerate(*args, **kwargs)
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         received = False
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             for chunk in super()._stream(*args, **kwargs):
                 received = True
                 yield chunk
@@ -461,7 +489,7 @@ class ChatArcee(BaseChatOpenAI):
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         received = False
-        with self._malformed_response_as_api_error():
+        with self._arcee_errors():
             async for chunk in super()._astream(*args, **kwargs):
                 received = True
                 yield chunk
@@ -517,8 +545,12 @@ class ChatArcee(BaseChatOpenAI):
 
     # ------------------------------------------------------------------ tokens & context
     def get_num_tokens(self, text: str) -> int:
-        """Approximate token count of a text, offline (about 4 characters per token)."""
-        return math.ceil(len(text) / CHARS_PER_TOKEN)
+        """Approximate token count of a text, offline and script-aware.
+
+        About one token per Chinese, Japanese or Korean character, two characters per token on
+        code and JSON, four on English prose (see :func:`langchain_arcee.messages.text_tokens`).
+        """
+        return math.ceil(text_tokens(text))
 
     def get_num_tokens_from_messages(
         self,
@@ -529,8 +561,9 @@ class ChatArcee(BaseChatOpenAI):
     ) -> int:
         """Approximate token count of a conversation, offline.
 
-        Counts content, roles, names, tool calls, tool call ids, reasoning and tool schemas
-        (~4 characters per token). Never downloads a tokenizer.
+        Counts content, roles, names, tool calls, tool call ids, reasoning and tool schemas,
+        aware of script (CJK, code and JSON cost more tokens per character than prose). Never
+        downloads a tokenizer.
 
         Args:
             messages: The conversation.

@@ -11,8 +11,10 @@ this, hence the small subclass below.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import os
+import re
 import ssl
 import threading
 import weakref
@@ -21,13 +23,33 @@ from typing import Any, Generic, TypeVar
 
 import httpx2
 import openai
+from langchain_openai.chat_models.base import OpenAIContextOverflowError
 from openai import AsyncStream, Stream
 from openai._base_client import make_request_options
 from openai._types import NOT_GIVEN, Body, Headers, NotGiven, Query
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from langchain_arcee.redaction import split_userinfo
+
 _CHAT_COMPLETIONS_PATH = "/chat/completions"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings replaced by U+FFFD.
+
+    UTF-8 (and so the request body) cannot hold a lone surrogate. A turn's input with one is
+    refused before sending; a stored reply may hold one (stored exactly), and is sent back as
+    U+FFFD. Only called after encoding the body failed, so normal requests pay nothing.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_surrogates(v) for v in value]
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,11 +111,120 @@ class MalformedResponseError(openai.APIError):
         )
 
 
+class ArceeContextOverflowError(OpenAIContextOverflowError):
+    """The request does not fit the model's context window (HTTP 400).
+
+    Both an ``openai.BadRequestError`` (``status_code`` 400, Arcee's message, the response body)
+    and langchain-core's ``ContextOverflowError`` (via langchain-openai's
+    ``OpenAIContextOverflowError``), so LangChain middleware, the memory adapter and code written
+    for ``ChatOpenAI`` all recognise it.
+
+    Attributes:
+        context_length: The model's context window in tokens, when the server named it.
+        prompt_tokens: The server's count of the request's input tokens, when it named it.
+    """
+
+    context_length: int | None
+    prompt_tokens: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: httpx2.Response,
+        body: object | None,
+        context_length: int | None = None,
+        prompt_tokens: int | None = None,
+    ) -> None:
+        super().__init__(message, response=response, body=body)
+        self.context_length = context_length
+        self.prompt_tokens = prompt_tokens
+
+
+# vLLM's wordings over its versions (and OpenAI's, which vLLM copied):
+#   "This model's maximum context length is N tokens. However, you requested M tokens
+#    (P in the messages, C in the completion). Please reduce the length of the messages ..."
+#   "This model's maximum context length is N tokens. However, your request has P input tokens.
+#    Please reduce the length of the input messages."
+#   "This model's maximum context length is N tokens. However, you requested C output tokens and
+#    your prompt contains at least P input tokens, for a total of at least T tokens. ..."
+#   "'max_tokens' or 'max_completion_tokens' is too large: C. This model's maximum context length
+#    is N tokens and your request has P input tokens (C > N - P)."
+#   "The decoder prompt (length P) is longer than the maximum model length of N. ..."
+# OpenAI's own answer carries ``code: "context_length_exceeded"``.
+_OVERFLOW_TEXT = re.compile(
+    r"maximum context length|context_length_exceeded|longer than the maximum model length",
+    re.IGNORECASE,
+)
+_CONTEXT_LENGTH = re.compile(r"maximum (?:context|model) length (?:is|of) (\d+)", re.IGNORECASE)
+_PROMPT_TOKENS = re.compile(
+    r"(\d+) in the messages|(?:has|at least) (\d+) input tokens|decoder prompt \(length (\d+)\)",
+    re.IGNORECASE,
+)
+
+
+def _first_int(pattern: re.Pattern[str], text: str) -> int | None:
+    match = pattern.search(text)
+    if match is None:
+        return None
+    return int(next(group for group in match.groups() if group is not None))
+
+
+def is_context_overflow(error: openai.APIStatusError) -> bool:
+    """Whether an error response says the request exceeds the model's context window.
+
+    Recognises vLLM's wordings ("This model's maximum context length is N tokens ...", and
+    "... longer than the maximum model length ...") and OpenAI's ``context_length_exceeded``
+    code, on a 400 answer.
+    """
+    if error.status_code != 400:
+        return False
+    return getattr(error, "code", None) == "context_length_exceeded" or bool(
+        _OVERFLOW_TEXT.search(error.message)
+    )
+
+
+def as_context_overflow(error: openai.APIStatusError) -> ArceeContextOverflowError:
+    """The :class:`ArceeContextOverflowError` for an error :func:`is_context_overflow` accepts.
+
+    The window and the prompt's size are parsed from the message when the server states them.
+    """
+    return ArceeContextOverflowError(
+        error.message,
+        response=error.response,
+        body=error.body,
+        context_length=_first_int(_CONTEXT_LENGTH, error.message),
+        prompt_tokens=_first_int(_PROMPT_TOKENS, error.message),
+    )
+
+
 class _ArceeClientMixin:
     """What both Arcee clients change in the openai clients."""
 
     organization: str | None
     project: str | None
+    _url_authorization: str | None = None
+
+    def _take_url_credentials(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Move ``user:password@`` out of ``base_url`` into an ``Authorization`` header value.
+
+        httpx would send URL credentials as HTTP Basic auth (replacing the bearer key) but
+        also print the URL, credentials included, in its logs and in every error that quotes
+        the request. The client therefore gets the bare URL, and :meth:`_set_url_auth` adds
+        the same Basic header to each request.
+        """
+        base_url = kwargs.get("base_url")
+        if base_url is None:
+            return kwargs
+        bare, credentials = split_userinfo(str(base_url))
+        if credentials is not None:
+            token = base64.b64encode(":".join(credentials).encode()).decode("ascii")
+            self._url_authorization = f"Basic {token}"
+        return {**kwargs, "base_url": bare}
+
+    def _set_url_auth(self, request: httpx2.Request) -> None:
+        if self._url_authorization is not None:
+            request.headers["Authorization"] = self._url_authorization
 
     def _forget_openai_identity(self) -> None:
         # The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID into headers; Arcee has neither.
@@ -114,16 +245,24 @@ class ArceeOpenAI(_ArceeClientMixin, openai.OpenAI):
     """``openai.OpenAI`` for Arcee: no ``OPENAI_*`` leakage, errors carry Arcee's message."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**self._take_url_credentials(kwargs))
         self._forget_openai_identity()
+
+    def _prepare_request(self, request: httpx2.Request) -> None:
+        super()._prepare_request(request)
+        self._set_url_auth(request)
 
 
 class AsyncArceeOpenAI(_ArceeClientMixin, openai.AsyncOpenAI):
     """``openai.AsyncOpenAI`` for Arcee: no ``OPENAI_*`` leakage, Arcee's error messages."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**self._take_url_credentials(kwargs))
         self._forget_openai_identity()
+
+    async def _prepare_request(self, request: httpx2.Request) -> None:
+        await super()._prepare_request(request)
+        self._set_url_auth(request)
 
 
 def _untyped_post_arguments(
@@ -173,9 +312,15 @@ class UntypedChatCompletions(Completions):
             A ``ChatCompletion``, or a ``Stream`` of chunks when ``body["stream"]`` is true.
         """
         arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
-        return self._post(  # type: ignore[no-any-return]
-            _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
-        )
+        try:
+            return self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
+            )
+        except UnicodeEncodeError:  # raised while encoding the body: nothing was sent
+            arguments["body"] = without_surrogates(body)
+            return self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
+            )
 
 
 class AsyncUntypedChatCompletions(AsyncCompletions):
@@ -192,9 +337,15 @@ class AsyncUntypedChatCompletions(AsyncCompletions):
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """Async POST ``/chat/completions`` with ``body`` serialized verbatim (see the sync one)."""
         arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
-        return await self._post(  # type: ignore[no-any-return]
-            _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
-        )
+        try:
+            return await self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
+            )
+        except UnicodeEncodeError:  # raised while encoding the body: nothing was sent
+            arguments["body"] = without_surrogates(body)
+            return await self._post(  # type: ignore[no-any-return]
+                _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
+            )
 
 
 _T = TypeVar("_T")

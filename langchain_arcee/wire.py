@@ -33,8 +33,13 @@ accepts ``reasoning``); self-hosted vLLM reads only ``reasoning``."""
 _TEXT_BLOCK_TYPES = frozenset({"text", "output_text", "input_text"})
 
 
-def reasoning_request_fields(setting: ReasoningField) -> tuple[str, ...]:
-    """Request fields to write reasoning into for a ``reasoning_field`` setting."""
+def reasoning_request_fields(setting: ReasoningField | None) -> tuple[str, ...]:
+    """Request fields to write reasoning into for a ``reasoning_field`` setting.
+
+    ``None`` means none: for OpenAI-compatible servers that reject unknown message fields.
+    """
+    if setting is None:
+        return ()
     return REASONING_KEYS if setting == "both" else (setting,)
 
 

@@ -185,6 +185,10 @@ class ServerOptions:
         delay: Seconds to wait before every answer.
         chunk_delay: Seconds to wait between SSE chunks.
         record_requests: Keep every request in :attr:`ArceeTestServer.requests`.
+        context_lengths: Per-model context windows (model id -> tokens) overriding the
+            catalogue's ``context_length``. A request whose prompt (counted by
+            :func:`count_prompt_tokens`) plus ``max_tokens`` does not fit its model's window is
+            rejected as vLLM does: HTTP 400 with vLLM's "maximum context length" wording.
     """
 
     models: tuple[Mapping[str, Any], ...] = DEFAULT_MODELS
@@ -199,6 +203,7 @@ class ServerOptions:
     delay: float = 0.0
     chunk_delay: float = 0.0
     record_requests: bool = True
+    context_lengths: Mapping[str, int] = field(default_factory=dict)
 
 
 Responder = Callable[[dict[str, Any]], "Reply | None"]
@@ -211,12 +216,13 @@ Responder = Callable[[dict[str, Any]], "Reply | None"]
 
 
 class HTTPError(Exception):
-    """An error answer: ``status`` with body ``{"detail": detail}``."""
+    """An error answer: ``status`` with body ``{"detail": detail}`` (or ``body`` when given)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, body: Any = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.body = body if body is not None else {"detail": detail}
 
 
 def _check_auth(headers: Mapping[str, str]) -> None:
@@ -466,12 +472,90 @@ def _tokens(chars: int) -> int:
     return max(1, (chars + 3) // 4)
 
 
-def _prompt_chars(messages: Sequence[Mapping[str, Any]]) -> int:
+# A tokenizer stand-in (a real BPE vocabulary would be a multi-megabyte dependency): each CJK
+# character, digit group, punctuation mark and whitespace run is one token, a run of letters
+# one token per six letters, and a single space between words is free (BPE merges it into the
+# next word). That gives ~4 characters per token on English prose, ~1 per CJK character and
+# ~2 on code and JSON, as real tokenizers roughly do.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_TOKEN_PIECES = re.compile(
+    rf"(?P<cjk>[{_CJK}])|(?P<word>[^\W\d_{_CJK}]+)|\d{{1,3}}|(?P<space> (?=\S))|\s+|\S"
+)
+MESSAGE_OVERHEAD_TOKENS = 4
+"""Tokens a chat template adds per message (role markers)."""
+PROMPT_OVERHEAD_TOKENS = 3
+"""Tokens a chat template adds once per prompt (the assistant's start marker)."""
+
+
+def count_tokens(text: str) -> int:
+    """Count ``text``'s tokens the way a real tokenizer roughly does (see ``_TOKEN_PIECES``)."""
     total = 0
-    for message in messages:
-        content = message.get("content")
-        total += 4 + (len(content) if isinstance(content, str) else len(text_of(content)))
+    for match in _TOKEN_PIECES.finditer(text):
+        kind = match.lastgroup
+        if kind == "word":
+            total += (len(match.group()) + 5) // 6
+        elif kind != "space":
+            total += 1
     return total
+
+
+def count_prompt_tokens(body: Mapping[str, Any]) -> int:
+    """The prompt tokens of a chat request: every message's texts, tool calls and tool schemas.
+
+    Args:
+        body: The parsed, validated request body.
+
+    Returns:
+        What the server reports as ``usage.prompt_tokens`` and checks against the window.
+    """
+    texts: list[str] = []
+    messages = body["messages"]
+    for message in messages:
+        texts.append(text_of(message.get("content")))
+        for key in ("reasoning_content", "reasoning", "name", "tool_call_id"):
+            value = message.get(key)
+            if isinstance(value, str):
+                texts.append(value)
+        for call in message.get("tool_calls") or []:
+            texts.append(call["function"]["name"])
+            texts.append(call["function"]["arguments"])
+    if body.get("tools"):
+        texts.append(json.dumps(body["tools"]))
+    overhead = MESSAGE_OVERHEAD_TOKENS * len(messages) + PROMPT_OVERHEAD_TOKENS
+    return overhead + sum(count_tokens(text) for text in texts)
+
+
+def context_overflow_message(
+    context_length: int, prompt_tokens: int, max_tokens: int | None
+) -> str:
+    """vLLM's error text for a request that does not fit the window (vLLM 0.11+ wording)."""
+    head = f"This model's maximum context length is {context_length} tokens."
+    if max_tokens is None:
+        return (
+            f"{head} However, your request has {prompt_tokens} input tokens. "
+            "Please reduce the length of the input messages."
+        )
+    return (
+        f"{head} However, you requested {max_tokens} output tokens and your prompt contains at "
+        f"least {prompt_tokens} input tokens, for a total of at least "
+        f"{prompt_tokens + max_tokens} tokens. Please reduce the length of the input prompt or "
+        f"the number of requested output tokens. (parameter=input_tokens, value={prompt_tokens})"
+    )
+
+
+def check_context_length(body: Mapping[str, Any], context_length: int, prompt_tokens: int) -> None:
+    """Reject a request that does not fit ``context_length`` as vLLM does.
+
+    Raises:
+        HTTPError: 400 with vLLM's OpenAI-style body (``type`` ``BadRequestError``).
+    """
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    limit = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
+    if prompt_tokens + (limit or 0) <= context_length and prompt_tokens < context_length:
+        return
+    message = context_overflow_message(context_length, prompt_tokens, limit)
+    error = {"message": message, "type": "BadRequestError", "param": "input_tokens", "code": 400}
+    raise HTTPError(400, message, {"error": error})
 
 
 @dataclass(frozen=True)
@@ -488,7 +572,7 @@ class _Turn:
 
 
 def _resolve_turn(
-    reply: Reply, body: Mapping[str, Any], digest: str, options: ServerOptions
+    reply: Reply, body: Mapping[str, Any], digest: str, options: ServerOptions, prompt: int
 ) -> _Turn:
     calls: list[dict[str, Any]] = []
     for index, call in enumerate(reply.tool_calls):
@@ -516,7 +600,6 @@ def _resolve_turn(
         reasoning_tokens = _tokens(len(reasoning)) if reasoning else 0
         out_chars = len(content) + sum(len(c["function"]["arguments"]) for c in calls)
         completion = _tokens(out_chars) + reasoning_tokens
-        prompt = _tokens(_prompt_chars(body["messages"]))
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -994,8 +1077,13 @@ class ArceeTestServer:
             raise HTTPError(422, "stream must be a boolean")
         if options.strict_reasoning:
             self._check_strict_reasoning(body["messages"])
+        prompt_tokens = count_prompt_tokens(body)
+        window = options.context_lengths.get(model) or (row or {}).get("context_length")
+        if isinstance(window, int) and window > 0:
+            check_context_length(body, window, prompt_tokens)
         reply = self._next_reply(body, bool(row.get("reasoning", True)) if row else True, options)
-        turn = _resolve_turn(reply, body, hashlib.sha256(raw).hexdigest(), options)
+        digest = hashlib.sha256(raw).hexdigest()
+        turn = _resolve_turn(reply, body, digest, options, prompt_tokens)
         if turn.reasoning:  # remembered even when strict mode is enabled later
             with self._lock:
                 self._produced[_turn_key(turn)] = turn.reasoning
@@ -1153,7 +1241,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_json(200, completion_json(prepared.turn, options.reasoning_field))
         except HTTPError as err:
-            self._send_json(err.status, {"detail": err.detail})
+            self._send_json(err.status, err.body)
         except OSError:
             self.close_connection = True
         except Exception as err:  # a broken responder: report it instead of hanging up
@@ -1286,6 +1374,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--accept-any-model", action="store_true")
     parser.add_argument("--no-record", action="store_true", help="do not keep request bodies")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument(
+        "--context-length",
+        action="append",
+        default=[],
+        metavar="MODEL=TOKENS",
+        help="reject requests over this model's window as vLLM does (repeatable)",
+    )
     args = parser.parse_args(argv)
     options: dict[str, Any] = {
         "stream_usage": not args.no_stream_usage,
@@ -1293,6 +1388,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "accept_any_model": args.accept_any_model,
         "record_requests": not args.no_record,
         "delay": args.delay,
+        "context_lengths": {
+            model: int(tokens)
+            for model, _, tokens in (item.rpartition("=") for item in args.context_length)
+        },
     }
     if args.reasoning_field:
         options["reasoning_field"] = (

@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from tests.arcee_server import ArceeTestServer, Fault, Reply
+from tests.sample_texts import CJK, CODE, PROSE
 
 pytestmark = pytest.mark.loopback
 
@@ -495,3 +496,59 @@ def test_out_of_process_server_and_control_routes():
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+# -- token counting and the context window ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [(PROSE, 3.5, 5.0), (CJK, 0.9, 1.2), (CODE, 1.5, 2.6)],
+    ids=["prose", "cjk", "code"],
+)
+def test_prompt_tokens_count_like_a_tokenizer(client, text, low, high):
+    """~4 characters per token on prose, ~1 per CJK character, ~2 on code."""
+    empty = chat(client, [user("")]).usage.prompt_tokens  # the per-message overhead
+    tokens = chat(client, [user(text)]).usage.prompt_tokens - empty
+    assert low <= len(text) / tokens <= high
+
+
+def test_prompt_tokens_count_reasoning_tool_calls_and_tools(client):
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    plain = [user("hi"), {"role": "assistant", "content": "ok"}, user("again")]
+    thought = [plain[0], {**plain[1], "reasoning_content": "Let me think a while. " * 10}, plain[2]]
+    called = [
+        plain[0],
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "2"},
+        plain[2],
+    ]
+    base = chat(client, plain).usage.prompt_tokens
+    assert chat(client, thought).usage.prompt_tokens > base + 20
+    assert chat(client, called).usage.prompt_tokens > base
+    with_tools = chat(client, plain, tools=[WEATHER_TOOL]).usage.prompt_tokens
+    assert with_tools > base + 20
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_over_window_is_rejected_like_vllm(client, arcee_server, stream):
+    arcee_server.set_option(context_lengths={MODEL: 100})  # CJK: ~1 token per character
+    fits = chat(client, [user(CJK[:80])])
+    assert fits.usage.prompt_tokens < 100
+    with pytest.raises(openai.BadRequestError) as info:
+        chat(client, [user(CJK * 2)], stream=stream)
+    body = info.value.body
+    assert isinstance(body, dict) and body["type"] == "BadRequestError"
+    assert body["message"].startswith("This model's maximum context length is 100 tokens. ")
+    assert "However, your request has " in body["message"]
+    with pytest.raises(openai.BadRequestError) as info:
+        chat(client, [user(CJK[:80])], max_tokens=90)  # prompt + requested output over the window
+    assert "you requested 90 output tokens and your prompt contains at least" in str(info.value)
+
+
+def test_catalogue_window_is_enforced_by_default(client, arcee_server):
+    arcee_server.set_option(models=({"id": MODEL, "context_length": 50, "reasoning": True},))
+    with pytest.raises(openai.BadRequestError, match="maximum context length is 50 tokens"):
+        chat(client, [user(PROSE)])
+    arcee_server.set_option(context_lengths={MODEL: 10_000})  # the option overrides the row
+    assert chat(client, [user(PROSE)]).usage.prompt_tokens > 50

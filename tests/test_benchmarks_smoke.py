@@ -70,3 +70,8 @@ def test_cli_startup_runs() -> None:
     assert "[1] arcee-chat --bogus (argument error): " in out
     assert "[2] one-shot overhead beyond import langchain_openai: " in out
     assert "[3] the same with --store memory://" in out
+
+
+def test_token_estimate_runs() -> None:
+    out = run_module("benchmarks.token_estimate", "--repeat", "1", "--messages", "200")
+    assert "approximate_token_count/count_tokens_approximately = " in out

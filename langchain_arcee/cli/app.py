@@ -24,6 +24,7 @@ from langchain_arcee.catalog import (
     resolve_api_key,
     resolve_base_url,
 )
+from langchain_arcee.redaction import redact_url
 
 if TYPE_CHECKING:
     from langchain_arcee.stores.base import ChatStore
@@ -114,7 +115,8 @@ def check_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         msg = (
-            f"the API base URL {url!r} (--base-url or ARCEE_BASE_URL) is not an http(s) URL, "
+            f"the API base URL {redact_url(url)!r} (--base-url or ARCEE_BASE_URL) is not an "
+            "http(s) URL, "
             "e.g. https://api.arcee.ai/api/v1"
         )
         raise UsageError(msg)
@@ -122,7 +124,7 @@ def check_base_url(url: str) -> str:
 
 
 def open_store(spec: str | None) -> ChatStore:
-    """The store named by ``--store``, or the default SQLite file (its folder created).
+    """The store named by ``--store``, or the default SQLite file (created 0600, folder 0700).
 
     Raises:
         UsageError: If the store cannot be opened (unknown URL, missing driver, bad path).
@@ -136,14 +138,17 @@ def open_store(spec: str | None) -> ChatStore:
     else:
         target = default_store_path()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            # Private by default: the folder 0700, the database 0600 (SQLite gives its -wal and
+            # -shm files the database's mode). Existing files keep the mode they have.
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            target.touch(mode=0o600, exist_ok=True)
         except OSError as exc:
             msg = f"cannot create {target.parent}: {exc.strerror or exc}"
             raise UsageError(msg) from exc
     try:
         return store_from_url(target)
     except (ImportError, ValueError, OSError) as exc:
-        msg = f"cannot open the store {str(target)!r}: {one_line(exc)}"
+        msg = f"cannot open the store {redact_url(target)!r}: {one_line(exc)}"
         raise UsageError(msg) from exc
 
 

@@ -37,6 +37,7 @@ from langchain_arcee.cli.render import ReplyPrinter, ReplyView, is_tty
 from langchain_arcee.cli.usage import Usage, fetch_price
 from langchain_arcee.memory import RunnableWithMemory
 from langchain_arcee.messages import reasoning_of
+from langchain_arcee.redaction import redact_url
 from langchain_arcee.stores.base import ChatStore, StoreError
 
 NOT_SAVED = "this turn was not saved"
@@ -298,7 +299,7 @@ def run(args: argparse.Namespace, api_key: str) -> int:
         chat = Chat(
             build_chat(model, store, args.system),
             state,
-            model.openai_api_base,
+            redact_url(model.openai_api_base),  # shown in errors: credentials hidden
             sys.stderr,
             model.model_name,
         )

@@ -1,32 +1,50 @@
 """``RunnableWithMemory``: conversation memory for any runnable, backed by a ``ChatStore``.
 
-A turn flows session -> window -> runnable -> append:
+A turn flows session -> window -> runnable -> commit:
 
-1. the session is resolved from the call's config and locked (turns of one session run one
-   after the other);
-2. the newest history that fits the model's context window is read (only that, not the whole
-   conversation) and placed into the runnable's input;
-3. the runnable runs;
+1. the session is resolved from the call's config; the input is checked;
+2. the turn takes the session's lease in the store and reads the newest messages with the
+   session's version, in one round trip (another turn of the session, in any process, waits
+   for it, up to ``lock_timeout``); the newest history that fits the model's context window
+   is placed into the runnable's input;
+3. the runnable runs (the lease is renewed meanwhile);
 4. on success, the turn (input messages and every message the runnable produced) is stored
-   with one atomic append.
+   with one atomic commit that the store refuses if the session moved on since step 2.
+
+The turn itself is an I/O-free plan (:meth:`RunnableWithMemory._turn_plan`, a generator of
+:class:`Load` / :class:`Call` steps); one sync and one async driver run it for ``invoke`` and
+``stream`` alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from types import GenericAlias
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
-from langchain_core.messages import BaseMessage
+from langchain_core.exceptions import ContextOverflowError
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_config_specs
 from langchain_core.utils.pydantic import create_model_v2
 from pydantic import BaseModel
 
-from langchain_arcee.memory.session import GetSessionHistory, SessionIO, SessionResolver
+from langchain_arcee.memory.keepalive import RENEWER, Keepalive
+from langchain_arcee.memory.session import (
+    GetSessionHistory,
+    Session,
+    SessionResolver,
+    TurnLimits,
+)
 from langchain_arcee.memory.tokens import (
-    PerMessageCache,
+    IdentityCache,
     base_counter_for,
     context_window_of,
     find_chat_model,
@@ -38,21 +56,47 @@ from langchain_arcee.memory.turn import (
     build_runnable_input,
     new_messages,
     read_turn_input,
-    with_id,
 )
 from langchain_arcee.memory.window import (
     DEFAULT_INITIAL_LOAD,
     LoadHead,
-    LoadRequest,
     ReasoningRetention,
     TokenCounter,
     WindowBudget,
     WindowPlan,
     apply_reasoning_retention,
+    check_tool_results,
+    complete_tool_groups,
+    fit_history,
+    pending_tool_calls,
     plan_window,
     without_reasoning,
 )
-from langchain_arcee.stores.base import ChatStore
+from langchain_arcee.stores.base import DEFAULT_LEASE_SECONDS, DEFAULT_LOCK_TIMEOUT, ChatStore
+from langchain_arcee.stores.serialization import detached
+
+logger = logging.getLogger(__name__)
+
+OVERFLOW_RETRY_SHRINK = 0.7
+"""On a context-overflow error the window is re-fit to this share of the budget, once."""
+
+
+@dataclass(frozen=True)
+class Load:
+    """Step: read the newest ``last`` messages of the session (all if ``None``)."""
+
+    last: int | None
+
+
+@dataclass(frozen=True)
+class Call:
+    """Step: run the wrapped runnable on ``input``; the driver sends back its output."""
+
+    input: Any
+
+
+TurnPlan = Generator[Load | Call, Any, list[BaseMessage]]
+"""A turn without I/O: yields steps, returns the messages to store."""
 
 
 class RunnableWithMemory(Runnable[Any, Any]):
@@ -65,8 +109,10 @@ class RunnableWithMemory(Runnable[Any, Any]):
     What it does on each call (a *turn*):
 
     * reads the session named by ``config["configurable"]`` (``session_id`` by default, or
-      the keys of ``history_factory_config``); turns of one session are serialized inside the
-      process, so concurrent turns never interleave or miss each other's messages;
+      the keys of ``history_factory_config``); turns of one session are serialized by the
+      store's lease, across processes and hosts, so concurrent turns never interleave or miss
+      each other's messages, and the store refuses (``ConcurrentTurnError``) a turn whose
+      session moved on (a clear, a delete, a turn that outlived its lease);
     * prepends the newest whole turns of history that fit the token budget (context window
       minus a reply reserve minus the input); the store keeps everything;
     * runs the wrapped runnable;
@@ -82,8 +128,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
     content, reasoning (``additional_kwargs``), tool calls and ``usage_metadata``. A stream
     that fails or is abandoned (the consumer stops iterating, closes the generator, or an
     error is raised mid-stream) stores nothing, so the user can simply retry the turn. The
-    session stays locked until the stream finishes or its generator is closed; close
-    abandoned generators (leaving a ``for`` loop does this in CPython).
+    session stays claimed until the stream finishes or its generator is closed; a generator
+    that is abandoned without being closed lets its lease expire (``lease_seconds``).
 
     Args:
         runnable: The runnable to wrap: a chat model, an LCEL chain, an agent
@@ -115,7 +161,11 @@ class RunnableWithMemory(Runnable[Any, Any]):
             assistant message's reasoning back; ``"current_turn"`` strips reasoning from
             assistant messages of earlier turns in what is sent (not from the store).
         token_counter: Counts one message's tokens. Default: ``ChatArcee``'s own counter,
-            else ``count_tokens_approximately`` plus reasoning text. Cached per message id.
+            else ``count_tokens_approximately`` plus reasoning text. Cached per message object.
+        lock_timeout: How long a turn waits for another turn of its session before
+            ``SessionBusyError`` (raised before anything is sent).
+        lease_seconds: How long a turn's claim on its session lasts unless renewed (renewed
+            while the turn runs): the longest a crashed process can block a session.
         name: Name of the runnable in traces.
 
     Raises:
@@ -147,6 +197,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
         initial_history_messages: int = DEFAULT_INITIAL_LOAD,
         reasoning_retention: ReasoningRetention = "all",
         token_counter: TokenCounter | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         name: str | None = None,
     ) -> None:
         if reasoning_retention not in ("all", "current_turn"):
@@ -171,7 +223,14 @@ class RunnableWithMemory(Runnable[Any, Any]):
         self.input_messages_key = input_messages_key
         self.output_messages_key = output_messages_key
         self.history_messages_key = history_messages_key
-        self._resolver = SessionResolver(get_session_history, history_factory_config)
+        for option, seconds in (("lock_timeout", lock_timeout), ("lease_seconds", lease_seconds)):
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+                msg = f"{option} must be a non-negative number of seconds, got {seconds!r}"
+                raise ValueError(msg)
+        self.limits = TurnLimits(
+            lease_seconds=float(lease_seconds), lock_timeout=float(lock_timeout)
+        )
+        self._resolver = SessionResolver(get_session_history, history_factory_config, self.limits)
         self.history_factory_config: list[ConfigurableFieldSpec] = self._resolver.specs
         self.max_history_messages = max_history_messages
         self.initial_history_messages = initial_history_messages
@@ -191,10 +250,13 @@ class RunnableWithMemory(Runnable[Any, Any]):
                 )
                 raise ValueError(msg)
             self.budget = WindowBudget(context_window=window, reply_reserve=reserve)
-        self._count: TokenCounter = PerMessageCache(token_counter or base_counter_for(runnable))
-        self._strip_reasoning: Callable[[BaseMessage], BaseMessage] = PerMessageCache(
+        self._count: TokenCounter = IdentityCache(token_counter or base_counter_for(runnable))
+        self._strip_reasoning: Callable[[BaseMessage], BaseMessage] = IdentityCache(
             without_reasoning
         )
+        # A chat model never mutates its input; any other runnable (an agent's graph assigns
+        # ids in place) gets copies, so stored and cached messages stay as they were.
+        self._copy_history = not isinstance(model, BaseChatModel) or model is not _unwrap(runnable)
 
     def __repr__(self) -> str:
         return (
@@ -220,25 +282,44 @@ class RunnableWithMemory(Runnable[Any, Any]):
             fields[self.input_messages_key] = (Sequence[BaseMessage], ...)
         else:
             return create_model_v2(
-                "RunnableWithMemoryInput",
+                "RunnableWithChatHistoryInput",
                 module_name=type(self).__module__,
                 root=(Sequence[BaseMessage], ...),
             )
         return create_model_v2(
-            "RunnableWithMemoryInput",
+            "RunnableWithChatHistoryInput",
             field_definitions=fields,
             module_name=type(self).__module__,
         )
 
     @property
     def OutputType(self) -> Any:
-        """The wrapped runnable's output type."""
-        return self.runnable.OutputType
+        """The output type ``RunnableWithMessageHistory`` reports, for schema parity.
+
+        RWMH reports the type of its history-loading step, not the wrapped runnable's:
+        ``list[BaseMessage]``, or ``dict[str, Any]`` when messages are keyed. LangServe/OpenAPI
+        consumers and snapshot tests written against RWMH see the same here.
+        """
+        if self.input_messages_key or self.history_messages_key:
+            return dict[str, Any]
+        return list[BaseMessage]
 
     def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
-        """The wrapped runnable's output schema."""
-        schema: type[BaseModel] = self.runnable.get_output_schema(config)  # type: ignore[assignment]
-        return schema
+        """Output schema, as ``RunnableWithMessageHistory`` reports it.
+
+        :attr:`OutputType` when it is a pydantic model, else a root model of it titled
+        ``RunnableWithChatHistoryOutput``.
+        """
+        root_type = self.OutputType
+        if (
+            inspect.isclass(root_type)
+            and not isinstance(root_type, GenericAlias)
+            and issubclass(root_type, BaseModel)
+        ):
+            return root_type
+        return create_model_v2(
+            "RunnableWithChatHistoryOutput", root=root_type, module_name=type(self).__module__
+        )
 
     # ---- the parts of a turn shared by every path ------------------------------------------
     def _plan(self, turn: TurnInput) -> WindowPlan:
@@ -253,12 +334,11 @@ class RunnableWithMemory(Runnable[Any, Any]):
     def _prepare(
         self, turn: TurnInput, history: list[BaseMessage]
     ) -> tuple[Any, list[BaseMessage]]:
-        """The runnable's input and every message sent (history + input), all with ids."""
+        """The runnable's input and every message sent (history + input)."""
+        if self._copy_history:
+            history = [detached(m) for m in history]
         history = apply_reasoning_retention(
-            [with_id(m) for m in history],
-            turn.messages,
-            self.reasoning_retention,
-            self._strip_reasoning,
+            history, turn.messages, self.reasoning_retention, self._strip_reasoning
         )
         runnable_input = build_runnable_input(
             turn,
@@ -268,43 +348,177 @@ class RunnableWithMemory(Runnable[Any, Any]):
         )
         return runnable_input, [*history, *turn.messages]
 
-    def _turn_messages(
-        self, turn: TurnInput, sent: list[BaseMessage], output: Any
-    ) -> list[BaseMessage]:
+    # ---- the turn, without I/O --------------------------------------------------------------
+    def _turn_plan(self, turn: TurnInput, start: Any, session_name: str) -> TurnPlan:
+        """One turn from its start (lease taken, newest messages read) to what to store.
+
+        Yields :class:`Load` for further reads and :class:`Call` to run the runnable; a
+        context-overflow error thrown back into the plan re-fits the window to a smaller
+        budget once.
+        """
+        window = self._plan(turn)
+        next(window)  # the first read is the one the start already did
+        loaded: list[BaseMessage] = start.messages
+        try:
+            while True:
+                request = window.send(loaded)
+                if isinstance(request, LoadHead):
+                    # The start names the first message only when its window doesn't hold it.
+                    first = start.head if start.head is not None else start.messages[:1]
+                    loaded = [first] if isinstance(first, BaseMessage) else list(first)
+                else:
+                    loaded = yield Load(request.last)
+        except StopIteration as done:
+            history: list[BaseMessage] = done.value
+        check_tool_results(history, turn.messages)
+        history, dropped = complete_tool_groups(history, turn.messages)
+        if dropped:
+            logger.warning(
+                "session %r: left %d message(s) of incomplete tool-call groups out of the "
+                "request (the stored transcript is unchanged)",
+                session_name,
+                dropped,
+            )
+        runnable_input, sent = self._prepare(turn, history)
+        try:
+            output = yield Call(runnable_input)
+        except ContextOverflowError as exc:
+            if self.budget is None:
+                raise
+            smaller = WindowBudget(
+                context_window=self.budget.context_window,
+                reply_reserve=self.budget.context_window
+                - int(self.budget.prompt_tokens * OVERFLOW_RETRY_SHRINK),
+            )
+            logger.warning(
+                "session %r: the model's context overflowed (%s); retrying once with %d "
+                "prompt tokens",
+                session_name,
+                exc,
+                smaller.prompt_tokens,
+            )
+            history = fit_history(history, turn.messages, self._count, budget=smaller).messages
+            runnable_input, sent = self._prepare(turn, history)
+            output = yield Call(runnable_input)
         return new_messages(turn, sent, output, self.output_messages_key)
 
-    # ---- I/O drivers of the window plan (the only sync/async difference) -------------------
-    @staticmethod
-    def _read(io: SessionIO, request: LoadRequest) -> list[BaseMessage]:
-        if isinstance(request, LoadHead):
-            return io.load_head()
-        return io.load(request.last)
+    # ---- drivers: the only sync/async difference --------------------------------------------
+    def _first_read(self, turn: TurnInput) -> int | None:
+        request = next(self._plan(turn))
+        return getattr(request, "last", None)
 
     @staticmethod
-    async def _aread(io: SessionIO, request: LoadRequest) -> list[BaseMessage]:
-        if isinstance(request, LoadHead):
-            return await io.aload_head()
-        return await io.aload(request.last)
+    def _keepalive(session: Session, start: Any, limits: TurnLimits) -> Keepalive:
+        keepalive = Keepalive(partial(session.io.renew, start), limits.lease_seconds, session.name)
+        RENEWER.register(keepalive)
+        return keepalive
 
-    def _load_window(self, io: SessionIO, turn: TurnInput) -> list[BaseMessage]:
-        plan = self._plan(turn)
-        try:
-            request = next(plan)
-            while True:
-                request = plan.send(self._read(io, request))
-        except StopIteration as done:
-            result: list[BaseMessage] = done.value
-            return result
+    @staticmethod
+    def _log_release_failure(session: Session) -> None:
+        logger.warning("session %r: releasing the turn's claim failed", session.name, exc_info=True)
 
-    async def _aload_window(self, io: SessionIO, turn: TurnInput) -> list[BaseMessage]:
-        plan = self._plan(turn)
+    def _drive(
+        self,
+        value: Any,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        stream: bool,
+        **kwargs: Any,
+    ) -> Generator[Any, None, Any]:
+        """Run one turn (sync); yields chunks when streaming; returns the runnable's output."""
+        session = self._resolver.resolve(config)
+        turn = read_turn_input(value, self.input_messages_key)
+        start = session.io.begin(self._first_read(turn), _ready_for(turn))
+        keepalive = self._keepalive(session, start, self.limits)
+        output: Any = None
         try:
-            request = next(plan)
-            while True:
-                request = plan.send(await self._aread(io, request))
-        except StopIteration as done:
-            result: list[BaseMessage] = done.value
-            return result
+            plan = self._turn_plan(turn, start, session.name)
+            try:
+                step = next(plan)
+                while True:
+                    if isinstance(step, Load):
+                        step = plan.send(session.io.load(step.last))
+                        continue
+                    child = patch_config(config, callbacks=run_manager.get_child())
+                    try:
+                        if stream:
+                            aggregator = StreamAggregator(self.output_messages_key)
+                            for chunk in self.runnable.stream(step.input, child, **kwargs):
+                                aggregator.add(chunk)
+                                keepalive.pause()
+                                yield chunk
+                                keepalive.resume()
+                            output = aggregator.output()
+                        else:
+                            output = self.runnable.invoke(step.input, child, **kwargs)
+                    except ContextOverflowError as exc:
+                        step = plan.throw(exc)
+                        continue
+                    step = plan.send(output)
+            except StopIteration as done:
+                messages: list[BaseMessage] = done.value
+            session.io.commit(start, messages)
+        except BaseException:
+            try:
+                session.io.release(start)
+            except Exception:
+                self._log_release_failure(session)
+            raise
+        finally:
+            RENEWER.unregister(keepalive)
+        return output
+
+    async def _adrive(
+        self,
+        value: Any,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        stream: bool,
+        result: list[Any],
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Async :meth:`_drive`; the output is appended to ``result``."""
+        session = self._resolver.resolve(config)
+        turn = read_turn_input(value, self.input_messages_key)
+        start = await session.io.abegin(self._first_read(turn), _ready_for(turn))
+        keepalive = self._keepalive(session, start, self.limits)
+        output: Any = None
+        try:
+            plan = self._turn_plan(turn, start, session.name)
+            try:
+                step = next(plan)
+                while True:
+                    if isinstance(step, Load):
+                        step = plan.send(await session.io.aload(step.last))
+                        continue
+                    child = patch_config(config, callbacks=run_manager.get_child())
+                    try:
+                        if stream:
+                            aggregator = StreamAggregator(self.output_messages_key)
+                            async for chunk in self.runnable.astream(step.input, child, **kwargs):
+                                aggregator.add(chunk)
+                                keepalive.pause()
+                                yield chunk
+                                keepalive.resume()
+                            output = aggregator.output()
+                        else:
+                            output = await self.runnable.ainvoke(step.input, child, **kwargs)
+                    except ContextOverflowError as exc:
+                        step = plan.throw(exc)
+                        continue
+                    step = plan.send(output)
+            except StopIteration as done:
+                messages: list[BaseMessage] = done.value
+            await session.io.acommit(start, messages)
+        except BaseException:
+            try:
+                await session.io.arelease(start)
+            except Exception:
+                self._log_release_failure(session)
+            raise
+        finally:
+            RENEWER.unregister(keepalive)
+        result.append(output)
 
     # ---- invoke ----------------------------------------------------------------------------
     def _invoke_turn(
@@ -314,14 +528,12 @@ class RunnableWithMemory(Runnable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        session = self._resolver.resolve(config)
-        with session.lock.hold():
-            turn = read_turn_input(value, self.input_messages_key)
-            runnable_input, sent = self._prepare(turn, self._load_window(session.io, turn))
-            child = patch_config(config, callbacks=run_manager.get_child())
-            output = self.runnable.invoke(runnable_input, child, **kwargs)
-            session.io.append(self._turn_messages(turn, sent, output))
-        return output
+        turn = self._drive(value, run_manager, config, False, **kwargs)
+        try:
+            while True:
+                next(turn)
+        except StopIteration as done:
+            return done.value
 
     async def _ainvoke_turn(
         self,
@@ -330,14 +542,10 @@ class RunnableWithMemory(Runnable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        session = self._resolver.resolve(config)
-        async with session.lock.ahold():
-            turn = read_turn_input(value, self.input_messages_key)
-            runnable_input, sent = self._prepare(turn, await self._aload_window(session.io, turn))
-            child = patch_config(config, callbacks=run_manager.get_child())
-            output = await self.runnable.ainvoke(runnable_input, child, **kwargs)
-            await session.io.aappend(self._turn_messages(turn, sent, output))
-        return output
+        result: list[Any] = []
+        async for _ in self._adrive(value, run_manager, config, False, result, **kwargs):
+            pass
+        return result[0]
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """Run one turn of the session named in ``config["configurable"]``.
@@ -348,6 +556,10 @@ class RunnableWithMemory(Runnable[Any, Any]):
         Raises:
             ValueError: If a session key is missing, or the input does not fit the window.
             TypeError: If a session key has the wrong type.
+            SessionBusyError: If another turn held the session for all of ``lock_timeout``
+                (nothing was sent).
+            ConcurrentTurnError: If the session moved on while this turn ran (nothing stored;
+                the turn's messages are on the error).
         """
         return self._call_with_config(self._invoke_turn, input, ensure_config(config), **kwargs)
 
@@ -365,18 +577,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Iterator[Any]:
-        value = next(inputs)
-        session = self._resolver.resolve(config)
-        with session.lock.hold():
-            turn = read_turn_input(value, self.input_messages_key)
-            runnable_input, sent = self._prepare(turn, self._load_window(session.io, turn))
-            aggregator = StreamAggregator(self.output_messages_key)
-            child = patch_config(config, callbacks=run_manager.get_child())
-            for chunk in self.runnable.stream(runnable_input, child, **kwargs):
-                aggregator.add(chunk)
-                yield chunk
-            # Reached only when the stream completed: abandoned/failed streams store nothing.
-            session.io.append(self._turn_messages(turn, sent, aggregator.output()))
+        yield from self._drive(next(inputs), run_manager, config, True, **kwargs)
 
     async def _astream_turn(
         self,
@@ -386,16 +587,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         value = await anext(inputs)
-        session = self._resolver.resolve(config)
-        async with session.lock.ahold():
-            turn = read_turn_input(value, self.input_messages_key)
-            runnable_input, sent = self._prepare(turn, await self._aload_window(session.io, turn))
-            aggregator = StreamAggregator(self.output_messages_key)
-            child = patch_config(config, callbacks=run_manager.get_child())
-            async for chunk in self.runnable.astream(runnable_input, child, **kwargs):
-                aggregator.add(chunk)
-                yield chunk
-            await session.io.aappend(self._turn_messages(turn, sent, aggregator.output()))
+        async for chunk in self._adrive(value, run_manager, config, True, [], **kwargs):
+            yield chunk
 
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None
@@ -436,6 +629,27 @@ class RunnableWithMemory(Runnable[Any, Any]):
             aggregator.add(chunk)
         async for chunk in self.astream(aggregator.value, config, **kwargs):
             yield chunk
+
+
+def _ready_for(turn: TurnInput) -> Callable[[Any], bool] | None:
+    """A new question waits while another turn still answers the session's tool calls.
+
+    Without this, a turn from another instance landing between a tool call and its results
+    would split the tool group in the store. A turn that sends tool results starts at once
+    (stale results are refused by the plan).
+    """
+    if any(isinstance(m, ToolMessage) for m in turn.messages):
+        return None
+    return lambda start: not pending_tool_calls(start.messages)
+
+
+def _unwrap(runnable: Any) -> Any:
+    """The runnable under ``RunnableBinding`` layers (``model.bind_tools(...)`` is a model)."""
+    from langchain_core.runnables import RunnableBinding
+
+    while isinstance(runnable, RunnableBinding):
+        runnable = runnable.bound
+    return runnable
 
 
 def with_memory(

@@ -7,18 +7,18 @@ returning a ``BaseChatMessageHistory``. A factory that returns this package's
 ``StoreChatMessageHistory`` gets the store's fast path (windowed reads, one atomic append,
 native async); any other history is used through its generic interface.
 
-Turns of one session are serialized inside the process (so turn 2 sees turn 1), whether they
-run on threads, asyncio tasks or both; different sessions never wait for each other.
+Turns of a store's session are serialized by the store's lease, across threads, tasks,
+processes and hosts alike (a turn sees every earlier turn, whichever instance ran it); turns of
+a generic history by an in-process lock. Different sessions never wait for each other.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, get_origin
 
@@ -27,7 +27,19 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.utils import ConfigurableFieldSpec
 
-from langchain_arcee.stores.base import ChatStore, StoreChatMessageHistory
+from langchain_arcee.stores.base import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_LOCK_TIMEOUT,
+    ChatStore,
+    StoreChatMessageHistory,
+    TurnLease,
+    TurnStart,
+    busy_error,
+    lease_retry_delays,
+)
+
+Ready = Callable[[TurnStart], bool]
+"""Whether a turn can start from the session state it read."""
 
 GetSessionHistory = Callable[..., BaseChatMessageHistory]
 """An RWMH-style factory: configurable values in, chat history out."""
@@ -43,7 +55,17 @@ DEFAULT_SESSION_SPEC = ConfigurableFieldSpec(
 
 
 class SessionIO(Protocol):
-    """The reads and the write a turn does on its session."""
+    """The reads and writes a turn does on its session."""
+
+    def begin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
+        """Claim the session for a turn and read its newest ``last`` messages.
+
+        ``ready`` says whether the turn can start from what was read; if not, the claim is
+        given back and retried until ``lock_timeout``.
+        """
+
+    async def abegin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
+        """Async :meth:`begin`."""
 
     def load(self, last: int | None) -> list[BaseMessage]:
         """The newest ``last`` messages (all if ``None``), oldest first."""
@@ -51,56 +73,136 @@ class SessionIO(Protocol):
     async def aload(self, last: int | None) -> list[BaseMessage]:
         """Async :meth:`load`."""
 
-    def load_head(self) -> list[BaseMessage]:
-        """The session's first message (empty list if the session is empty)."""
+    def commit(self, start: TurnStart, messages: Sequence[BaseMessage]) -> None:
+        """Store a whole turn and end the claim."""
 
-    async def aload_head(self) -> list[BaseMessage]:
-        """Async :meth:`load_head`."""
+    async def acommit(self, start: TurnStart, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`commit`."""
 
-    def append(self, messages: Sequence[BaseMessage]) -> None:
-        """Store a whole turn."""
+    def release(self, start: TurnStart) -> None:
+        """End the claim without storing anything."""
 
-    async def aappend(self, messages: Sequence[BaseMessage]) -> None:
-        """Async :meth:`append`."""
+    async def arelease(self, start: TurnStart) -> None:
+        """Async :meth:`release`."""
+
+    def renew(self, start: TurnStart) -> bool:
+        """Keep the claim alive (called from a background thread); False if it was lost."""
+
+
+@dataclass(frozen=True)
+class TurnLimits:
+    """How long a turn may hold its session and wait for it.
+
+    Attributes:
+        lease_seconds: How long a claim lasts unless renewed (a crashed holder blocks the
+            session at most this long).
+        lock_timeout: How long a turn waits for another turn's claim before
+            ``SessionBusyError``.
+    """
+
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 
 
 class StoreSessionIO:
-    """Fast path: a session of a :class:`ChatStore` (windowed reads, atomic append)."""
+    """A session of a :class:`ChatStore`: the store's lease and version protocol.
 
-    def __init__(self, store: ChatStore, session_id: str) -> None:
+    The store is the authority on the session's order, so turns run by other processes, hosts
+    or store objects on the same database are serialized too.
+    """
+
+    def __init__(self, store: ChatStore, session_id: str, limits: TurnLimits) -> None:
         self.store = store
         self.session_id = session_id
+        self.limits = limits
+
+    def begin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
+        """Take the session's lease (waiting up to ``lock_timeout``) and read the window."""
+        return self.store.begin_turn(
+            self.session_id,
+            last=last,
+            lease_seconds=self.limits.lease_seconds,
+            lock_timeout=self.limits.lock_timeout,
+            ready=ready,
+        )
+
+    async def abegin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
+        """Async :meth:`begin`."""
+        return await self.store.abegin_turn(
+            self.session_id,
+            last=last,
+            lease_seconds=self.limits.lease_seconds,
+            lock_timeout=self.limits.lock_timeout,
+            ready=ready,
+        )
 
     def load(self, last: int | None) -> list[BaseMessage]:
         """The newest ``last`` messages, read by the store."""
         return self.store.load(self.session_id, last=last)
 
     async def aload(self, last: int | None) -> list[BaseMessage]:
-        """Async :meth:`load` (the store's native async read if it has one)."""
+        """Async :meth:`load`."""
         return await self.store.aload(self.session_id, last=last)
 
-    def load_head(self) -> list[BaseMessage]:
-        """The session's first message."""
-        return self.store.read_page(self.session_id, offset=0, limit=1)
+    def commit(self, start: TurnStart, messages: Sequence[BaseMessage]) -> None:
+        """Append the turn if the session did not move on (else ``ConcurrentTurnError``)."""
+        self.store.commit_turn(start.lease, messages)
 
-    async def aload_head(self) -> list[BaseMessage]:
-        """Async :meth:`load_head`."""
-        return await self.store.aread_page(self.session_id, offset=0, limit=1)
+    async def acommit(self, start: TurnStart, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`commit`."""
+        await self.store.acommit_turn(start.lease, messages)
 
-    def append(self, messages: Sequence[BaseMessage]) -> None:
-        """One atomic append."""
-        self.store.append(self.session_id, messages)
+    def release(self, start: TurnStart) -> None:
+        """Give the lease back."""
+        self.store.release_turn(start.lease)
 
-    async def aappend(self, messages: Sequence[BaseMessage]) -> None:
-        """Async :meth:`append`."""
-        await self.store.aappend(self.session_id, messages)
+    async def arelease(self, start: TurnStart) -> None:
+        """Async :meth:`release`."""
+        await self.store.arelease_turn(start.lease)
+
+    def renew(self, start: TurnStart) -> bool:
+        """Extend the lease."""
+        return self.store.renew_turn(start.lease)
 
 
 class HistorySessionIO:
-    """Generic path: any ``BaseChatMessageHistory`` (reads everything, then slices)."""
+    """Generic path: any ``BaseChatMessageHistory`` (reads everything, then slices).
 
-    def __init__(self, history: BaseChatMessageHistory) -> None:
+    A generic history has no lease or version, so its turns are serialized by an in-process
+    lock only (held for ``lock_timeout`` at most by a turn that never finishes).
+    """
+
+    def __init__(
+        self, history: BaseChatMessageHistory, lock: SessionLock, limits: TurnLimits
+    ) -> None:
         self.history = history
+        self.lock = lock
+        self.limits = limits
+
+    @staticmethod
+    def _start(messages: list[BaseMessage], last: int | None) -> TurnStart:
+        window = messages if last is None else messages[-last:] if last else []
+        head = messages[0] if len(window) < len(messages) else None
+        lease = TurnLease("", "", 0, 0.0)
+        return TurnStart(lease, list(window), len(messages), head)
+
+    def begin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
+        """Take the in-process lock and read the history (``ready`` is not waited for)."""
+        self.lock.acquire(self.limits.lock_timeout)
+        try:
+            return self._start(self.history.messages, last)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    async def abegin(self, last: int | None, ready: Ready | None = None) -> TurnStart:
+        """Async :meth:`begin` via ``aget_messages``."""
+        await self.lock.aacquire(self.limits.lock_timeout)
+        try:
+            return self._start(await self.history.aget_messages(), last)
+        except BaseException:
+            self.lock.release()
+            raise
 
     @staticmethod
     def _newest(messages: list[BaseMessage], last: int | None) -> list[BaseMessage]:
@@ -116,80 +218,67 @@ class HistorySessionIO:
         """Async :meth:`load` via ``aget_messages``."""
         return self._newest(await self.history.aget_messages(), last)
 
-    def load_head(self) -> list[BaseMessage]:
-        """The first message."""
-        return list(self.history.messages[:1])
+    def commit(self, start: TurnStart, messages: Sequence[BaseMessage]) -> None:
+        """One ``add_messages`` call, then the lock is released."""
+        try:
+            self.history.add_messages(messages)
+        finally:
+            self.lock.release()
 
-    async def aload_head(self) -> list[BaseMessage]:
-        """Async :meth:`load_head`."""
-        return list((await self.history.aget_messages())[:1])
+    async def acommit(self, start: TurnStart, messages: Sequence[BaseMessage]) -> None:
+        """One ``aadd_messages`` call, then the lock is released."""
+        try:
+            await self.history.aadd_messages(messages)
+        finally:
+            self.lock.release()
 
-    def append(self, messages: Sequence[BaseMessage]) -> None:
-        """One ``add_messages`` call."""
-        self.history.add_messages(messages)
+    def release(self, start: TurnStart) -> None:
+        """Release the lock."""
+        self.lock.release()
 
-    async def aappend(self, messages: Sequence[BaseMessage]) -> None:
-        """One ``aadd_messages`` call."""
-        await self.history.aadd_messages(messages)
+    async def arelease(self, start: TurnStart) -> None:
+        """Async :meth:`release`."""
+        self.lock.release()
 
-
-def session_io_for(history: BaseChatMessageHistory) -> tuple[SessionIO, Any]:
-    """The I/O for a history and the identity its lock is keyed on.
-
-    A ``StoreChatMessageHistory`` is unwrapped to its store's fast path, and locked by
-    ``(store, session_id)`` so every adapter over the same store shares the lock.
-    """
-    if isinstance(history, StoreChatMessageHistory):
-        return StoreSessionIO(history.store, history.session_id), (
-            id(history.store),
-            history.session_id,
-        )
-    return HistorySessionIO(history), None
+    def renew(self, start: TurnStart) -> bool:
+        """Nothing to renew: the in-process lock does not expire."""
+        return True
 
 
-# ---- per-session locks -------------------------------------------------------------------
+# ---- per-session locks of generic histories -----------------------------------------------
 class SessionLock:
-    """Serializes the turns of one session across threads and asyncio tasks.
+    """Serializes the turns of one generic history across threads and asyncio tasks.
 
-    Sync turns take a ``threading.Lock``. Async turns first queue on an ``asyncio.Lock`` of
-    their event loop (fair among tasks, cancellable), then take the same thread lock without
-    blocking the loop (non-blocking attempts with a short sleep in between), so sync and async
-    turns of one session exclude each other too.
+    Sync turns block on a ``threading.Lock``; async turns poll it without blocking the event
+    loop. Either gives up after a timeout with ``SessionBusyError``.
     """
 
-    _POLL_SECONDS = 0.001
-
-    def __init__(self) -> None:
+    def __init__(self, name: str = "") -> None:
+        self.name = name
         self._thread_lock = threading.Lock()
-        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._guard = threading.Lock()
 
-    @contextlib.contextmanager
-    def hold(self) -> Iterator[None]:
-        """Hold the lock for a sync turn."""
-        with self._thread_lock:
-            yield
+    def acquire(self, timeout: float) -> None:
+        """Take the lock, waiting up to ``timeout`` seconds.
 
-    def _loop_lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        with self._guard:
-            lock = self._loop_locks.get(loop)
-            if lock is None:
-                lock = self._loop_locks[loop] = asyncio.Lock()
-            return lock
+        Raises:
+            SessionBusyError: If it was not released in time.
+        """
+        if not self._thread_lock.acquire(timeout=timeout):
+            raise busy_error(self.name, timeout)
 
-    @contextlib.asynccontextmanager
-    async def ahold(self) -> AsyncIterator[None]:
-        """Hold the lock for an async turn (never blocks the event loop)."""
-        async with self._loop_lock():
-            while not self._thread_lock.acquire(blocking=False):
-                await asyncio.sleep(self._POLL_SECONDS)
-            try:
-                yield
-            finally:
-                self._thread_lock.release()
+    async def aacquire(self, timeout: float) -> None:
+        """Async :meth:`acquire` (never blocks the event loop)."""
+        if self._thread_lock.acquire(blocking=False):
+            return
+        for delay in lease_retry_delays(timeout):
+            await asyncio.sleep(delay)
+            if self._thread_lock.acquire(blocking=False):
+                return
+        raise busy_error(self.name, timeout)
+
+    def release(self) -> None:
+        """Release the lock."""
+        self._thread_lock.release()
 
 
 class SessionLocks:
@@ -203,12 +292,12 @@ class SessionLocks:
         self._locks: weakref.WeakValueDictionary[Any, SessionLock] = weakref.WeakValueDictionary()
         self._guard = threading.Lock()
 
-    def get(self, key: Any) -> SessionLock:
+    def get(self, key: Any, name: str = "") -> SessionLock:
         """The lock for ``key`` (created on first use)."""
         with self._guard:
             lock = self._locks.get(key)
             if lock is None:
-                lock = SessionLock()
+                lock = SessionLock(name)
                 self._locks[key] = lock
             return lock
 
@@ -217,23 +306,23 @@ class SessionLocks:
 
 
 SESSION_LOCKS = SessionLocks()
-"""Process-wide registry, so two adapters over the same store and session share a lock."""
+"""Process-wide registry of the locks of generic histories."""
 
 
 # ---- resolving the session from config ---------------------------------------------------
 @dataclass
 class Session:
-    """A resolved session: its I/O and its lock.
+    """A resolved session: its key and its I/O.
 
     Attributes:
         key: The configurable values naming the session, in ``history_factory_config`` order.
+        name: A readable name of the session for errors and logs.
         io: Reads and writes of the session.
-        lock: Serializes the session's turns.
     """
 
     key: tuple[Any, ...]
+    name: str
     io: SessionIO
-    lock: SessionLock
 
 
 class SessionResolver:
@@ -242,7 +331,8 @@ class SessionResolver:
     Args:
         source: A ``ChatStore`` (sessions keyed by ``session_id``) or an RWMH-style factory.
         specs: The configurable fields naming a session (default: ``session_id``).
-        locks: Lock registry (default: the process-wide one).
+        limits: How long a turn may hold its session and wait for it.
+        locks: Lock registry of generic histories (default: the process-wide one).
 
     Raises:
         ValueError: If a store is given with more than one key, or the factory's parameters
@@ -253,9 +343,11 @@ class SessionResolver:
         self,
         source: ChatStore | GetSessionHistory,
         specs: Sequence[ConfigurableFieldSpec] | None = None,
+        limits: TurnLimits | None = None,
         locks: SessionLocks | None = None,
     ) -> None:
         self.source = source
+        self.limits = limits or TurnLimits()
         self.specs: list[ConfigurableFieldSpec] = list(specs) if specs else [DEFAULT_SESSION_SPEC]
         self.keys = [spec.id for spec in self.specs]
         self.locks = locks if locks is not None else SESSION_LOCKS
@@ -325,22 +417,23 @@ class SessionResolver:
         values = self._values(config)
         if isinstance(self.source, ChatStore):
             session_id = values[0]
-            io: SessionIO = StoreSessionIO(self.source, session_id)
-            lock_key: Any = (id(self.source), session_id)
+            return Session(values, session_id, StoreSessionIO(self.source, session_id, self.limits))
+        if not values:
+            history = self.source()
+        elif len(self.keys) == 1:
+            history = self.source(values[0])
         else:
-            if not values:
-                history = self.source()
-            elif len(self.keys) == 1:
-                history = self.source(values[0])
-            else:
-                history = self.source(**dict(zip(self.keys, values, strict=True)))
-            if not isinstance(history, BaseChatMessageHistory):
-                msg = (
-                    "get_session_history must return a BaseChatMessageHistory, got "
-                    f"{type(history).__name__}"
-                )
-                raise TypeError(msg)
-            io, lock_key = session_io_for(history)
-            if lock_key is None:
-                lock_key = (id(self.source), values)
-        return Session(key=values, io=io, lock=self.locks.get(lock_key))
+            history = self.source(**dict(zip(self.keys, values, strict=True)))
+        if not isinstance(history, BaseChatMessageHistory):
+            msg = (
+                "get_session_history must return a BaseChatMessageHistory, got "
+                f"{type(history).__name__}"
+            )
+            raise TypeError(msg)
+        if isinstance(history, StoreChatMessageHistory):
+            # This package's history view: use its store's protocol directly.
+            io: SessionIO = StoreSessionIO(history.store, history.session_id, self.limits)
+            return Session(values, history.session_id, io)
+        name = ":".join(map(str, values))
+        lock = self.locks.get((id(self.source), values), name)
+        return Session(values, name, HistorySessionIO(history, lock, self.limits))

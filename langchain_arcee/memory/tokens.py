@@ -1,11 +1,13 @@
 """What the adapter learns from the wrapped runnable: its chat model, context window, tokens.
 
-The chat model is found by walking ``RunnableBinding.bound``, ``RunnableSequence.steps`` and
-``RunnableWithFallbacks.runnable``. Its context window is its ``context_window`` attribute
-(``ChatArcee``) or ``profile["max_input_tokens"]``. Tokens are counted by the model's own
-counter if it declares it offline (``ChatArcee`` does), else by
-``langchain_core.messages.utils.count_tokens_approximately`` plus the reasoning text (which
-that function does not see). Counts are cached per message id: stored messages never change.
+Only langchain-core's standard chat-model surface is read, so any chat model works
+(``ChatArcee``, ``ChatOpenAI``, ``ChatDeepSeek``, ...). The chat model is found by walking
+``RunnableBinding.bound``, ``RunnableSequence.steps`` and ``RunnableWithFallbacks.runnable``.
+Its context window is ``profile["max_input_tokens"]``, its reply reserve ``max_tokens``.
+Tokens are estimated offline by :func:`langchain_arcee.messages.approximate_token_count`
+(script-aware, reasoning included): models' own ``get_num_tokens_from_messages`` may download
+a tokenizer (``ChatOpenAI``'s tiktoken) or call an API, and nothing in the standard surface
+says which do. Counts are cached per message object (see :class:`IdentityCache`).
 """
 
 from __future__ import annotations
@@ -61,12 +63,7 @@ def _positive_int(value: object) -> int | None:
 
 
 def context_window_of(model: Any) -> int | None:
-    """A model's context window: ``context_window`` or ``profile["max_input_tokens"]``."""
-    if model is None:
-        return None
-    window = _positive_int(getattr(model, "context_window", None))
-    if window is not None:
-        return window
+    """A chat model's context window: its ``profile["max_input_tokens"]``, if it declares one."""
     profile = getattr(model, "profile", None)
     if isinstance(profile, dict):
         return _positive_int(profile.get("max_input_tokens"))
@@ -85,64 +82,45 @@ def reply_reserve_of(model: Any, context_window: int) -> int:
     return min(DEFAULT_REPLY_RESERVE, context_window // 4)
 
 
-def counts_tokens_offline(model: object) -> bool:
-    """Whether the model declares an offline ``get_num_tokens_from_messages``.
-
-    Models opt in with a class attribute ``offline_token_counting = True`` (``ChatArcee`` does);
-    others may download tokenizer files on first use (``ChatOpenAI``'s tiktoken), so the
-    adapter estimates for them instead.
-    """
-    return getattr(type(model), "offline_token_counting", False) is True
-
-
 def approximate_tokens(message: BaseMessage) -> int:
-    """``count_tokens_approximately`` of one message plus its reasoning text."""
+    """The offline, script-aware estimate of one message (reasoning included)."""
     return approximate_token_count([message])
 
 
 def base_counter_for(runnable: Runnable[Any, Any] | None) -> TokenCounter:
-    """The per-message counter for a runnable's model (``ChatArcee``'s own, else approximate)."""
-    model = find_chat_model(runnable)
-    if model is not None and counts_tokens_offline(model):
-        arcee: Any = model
-
-        def count_with_model(message: BaseMessage) -> int:
-            return int(arcee.get_num_tokens_from_messages([message]))
-
-        return count_with_model
+    """The per-message counter used when none is given: the offline estimate, for any model."""
     return approximate_tokens
 
 
-class PerMessageCache(Generic[T]):
-    """Caches a function of a message by message id (bounded; oldest entries evicted first).
+class IdentityCache(Generic[T]):
+    """Caches a function of a message by the message *object* (bounded, oldest dropped first).
 
-    Stored messages never change, so a token count (or a stripped copy) computed once per id
-    stays valid. Messages without an id are computed every time.
+    The stores hand a turn the same decoded objects for the same stored text, so a token count
+    (or a stripped copy) computed once per object is reused across turns. Keying by the object
+    (it is held, so its ``id`` can't be reused while cached) never confuses two different
+    messages, whatever ids callers give them: message ids are the caller's and may collide
+    across sessions or within one.
 
     Args:
         compute: The function to cache.
         max_entries: Cache size bound.
     """
 
-    def __init__(self, compute: Callable[[BaseMessage], T], max_entries: int = 100_000) -> None:
+    def __init__(self, compute: Callable[[BaseMessage], T], max_entries: int = 50_000) -> None:
         self._compute = compute
         self._max_entries = max_entries
-        self._cache: dict[str, T] = {}
+        self._cache: dict[int, tuple[BaseMessage, T]] = {}
 
     def __call__(self, message: BaseMessage) -> T:
         """The (cached) result for ``message``."""
-        key = message.id
-        if key is None:
-            return self._compute(message)
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
+        entry = self._cache.get(id(message))
+        if entry is not None and entry[0] is message:
+            return entry[1]
         result = self._compute(message)
         if len(self._cache) >= self._max_entries:
             for old in list(self._cache)[: self._max_entries // 2]:
                 del self._cache[old]
-        self._cache[key] = result
+        self._cache[id(message)] = (message, result)
         return result
 
     def __len__(self) -> int:
@@ -151,11 +129,10 @@ class PerMessageCache(Generic[T]):
 
 __all__ = [
     "DEFAULT_REPLY_RESERVE",
-    "PerMessageCache",
+    "IdentityCache",
     "approximate_tokens",
     "base_counter_for",
     "context_window_of",
-    "counts_tokens_offline",
     "find_chat_model",
     "reply_reserve_of",
 ]

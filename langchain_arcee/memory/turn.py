@@ -9,14 +9,15 @@ those of ``RunnableWithMessageHistory``:
 * output: ``str``, a message, a list of messages, or a ``dict`` holding one of those under
   ``output_messages_key``.
 
-Every message sent (history and input) carries an id, so the messages a runnable *produced*
-are the output messages whose ids were not sent. That makes runnables that echo the whole
-conversation back (LangGraph agents, tool loops) store only the new messages.
+Messages are stored exactly as the caller and the runnable gave them (no ids are added, as
+``RunnableWithMessageHistory`` does). The messages a runnable *produced* are the output
+messages that were not sent: not the very objects sent, and without the id of a message sent.
+That makes runnables that echo the whole conversation back (LangGraph agents, tool loops)
+store only the new messages.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,19 +31,14 @@ from langchain_core.messages import (
     message_chunk_to_message,
 )
 
-
-def with_id(message: BaseMessage) -> BaseMessage:
-    """``message`` if it has an id, else a shallow copy with a fresh one (never mutates)."""
-    if message.id:
-        return message
-    return message.model_copy(update={"id": str(uuid.uuid4())})
+from langchain_arcee.stores.serialization import check_input_messages
 
 
 def as_message(message: BaseMessage) -> BaseMessage:
-    """A full message (chunks are converted) with an id, ready to store."""
+    """A full message (chunks are converted), ready to store."""
     if isinstance(message, BaseMessageChunk):
-        message = message_chunk_to_message(message)
-    return with_id(message)
+        return message_chunk_to_message(message)
+    return message
 
 
 def _pluck(value: dict[str, Any], key: str | None, default_key: str) -> Any:
@@ -109,7 +105,7 @@ class TurnInput:
 
     Attributes:
         original: The value the caller passed.
-        messages: The input messages, each with an id.
+        messages: The input messages, as given.
         keep_raw_value: True if the runnable should get the caller's raw input value (a
             ``str`` under ``input_messages_key`` when history has its own key).
     """
@@ -123,7 +119,10 @@ def read_turn_input(value: Any, input_messages_key: str | None) -> TurnInput:
     """Extract the input messages of a call.
 
     Raises:
-        ValueError: If the input holds no messages, or ``input_messages_key`` is missing.
+        ValueError: If the input holds no messages, ``input_messages_key`` is missing, or a
+            message holds a lone surrogate.
+        TypeError: If a message holds a value that is not JSON-serializable (the error names
+            the field; see :func:`~langchain_arcee.stores.serialization.check_input_messages`).
     """
     raw = value
     if isinstance(value, dict):
@@ -133,7 +132,8 @@ def read_turn_input(value: Any, input_messages_key: str | None) -> TurnInput:
             key = input_messages_key or "input"
             msg = f"The input has no key {key!r} (keys: {sorted(value)}); set input_messages_key."
             raise ValueError(msg) from None
-    messages = [with_id(m) for m in to_input_messages(raw)]
+    messages = to_input_messages(raw)
+    check_input_messages(messages)  # refused here, before anything is sent or billed
     return TurnInput(original=value, messages=messages, keep_raw_value=isinstance(raw, str))
 
 
@@ -148,7 +148,7 @@ def build_runnable_input(
 
     Args:
         turn: The normalized input.
-        history: The history window to send (messages with ids).
+        history: The history window to send.
         input_messages_key: Key of the input messages in a dict input.
         history_messages_key: Key for history in a dict input (history kept separate).
     """
@@ -174,8 +174,8 @@ def new_messages(
 ) -> list[BaseMessage]:
     """The messages a turn adds to the session: its input plus what the runnable produced.
 
-    Output messages whose id was sent (history echoed back) are left out; chunks become full
-    messages; every stored message gets an id.
+    Output messages that were sent (the same objects, or messages with a sent message's id:
+    history echoed back) are left out, and so are repeats; chunks become full messages.
 
     Args:
         turn: The normalized input.
@@ -183,12 +183,14 @@ def new_messages(
         output: The runnable's (aggregated) output.
         output_messages_key: Key of the messages in a dict output.
     """
-    seen_ids = {m.id for m in sent}
+    seen_objects = {id(m) for m in sent}
+    seen_ids = {m.id for m in sent if m.id is not None}
     produced: list[BaseMessage] = []
     for message in to_output_messages(output, output_messages_key):
+        if id(message) in seen_objects or (message.id is not None and message.id in seen_ids):
+            continue  # sent history echoed back, or a repeated update
+        seen_objects.add(id(message))
         if message.id is not None:
-            if message.id in seen_ids:
-                continue  # sent history echoed back, or a repeated update
             seen_ids.add(message.id)
         produced.append(as_message(message))
     return [*turn.messages, *produced]

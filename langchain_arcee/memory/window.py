@@ -296,6 +296,90 @@ def plan_window(
             wanted = min(wanted, max_messages)
 
 
+class StaleToolResultsError(ValueError):
+    """Tool results were sent for tool calls the session is not waiting for.
+
+    Raised before anything is sent: the calls were answered already, or the session moved on
+    (another turn was stored after the tool calls).
+    """
+
+
+def pending_tool_calls(history: Sequence[BaseMessage]) -> set[str]:
+    """Ids of the newest assistant message's tool calls that have no result yet."""
+    index = len(history) - 1
+    while index >= 0 and isinstance(history[index], ToolMessage):
+        index -= 1
+    if index < 0:
+        return set()
+    message = history[index]
+    if not isinstance(message, AIMessage) or not message.tool_calls:
+        return set()
+    answered = {m.tool_call_id for m in history[index + 1 :] if isinstance(m, ToolMessage)}
+    return {str(call.get("id")) for call in message.tool_calls} - answered
+
+
+def check_tool_results(
+    history: Sequence[BaseMessage], input_messages: Sequence[BaseMessage]
+) -> None:
+    """Refuse input tool results that don't answer the session's pending tool calls.
+
+    Raises:
+        StaleToolResultsError: If an input ``ToolMessage`` answers no pending call.
+    """
+    results = [m for m in input_messages if isinstance(m, ToolMessage)]
+    if not results:
+        return
+    pending = pending_tool_calls(history)
+    stale = [m.tool_call_id for m in results if m.tool_call_id not in pending]
+    if stale:
+        msg = (
+            f"tool results {stale} answer no pending tool call of this session (answered "
+            f"already, or another turn was stored since; pending: {sorted(pending)}). "
+            "Nothing was sent or stored."
+        )
+        raise StaleToolResultsError(msg)
+
+
+def complete_tool_groups(
+    history: Sequence[BaseMessage], input_messages: Sequence[BaseMessage]
+) -> tuple[list[BaseMessage], int]:
+    """The history without incomplete tool groups, which no API accepts.
+
+    An ``AIMessage`` whose tool calls are not all answered by the ``ToolMessage`` s right after
+    it is left out with those results, and so is a ``ToolMessage`` answering no preceding
+    call, except for the last message's calls when the input answers them. Stores written by
+    other clients, older versions or by hand may hold such groups; leaving them out of what is
+    sent keeps the session usable.
+
+    Returns:
+        The history to send and how many messages were left out.
+    """
+    answered_by_input = {m.tool_call_id for m in input_messages if isinstance(m, ToolMessage)}
+    kept: list[BaseMessage] = []
+    index = 0
+    while index < len(history):
+        message = history[index]
+        if isinstance(message, AIMessage) and message.tool_calls:
+            end = index + 1
+            while end < len(history) and isinstance(history[end], ToolMessage):
+                end += 1
+            calls = {str(call.get("id")) for call in message.tool_calls}
+            results = {
+                m.tool_call_id for m in history[index + 1 : end] if isinstance(m, ToolMessage)
+            }
+            if end == len(history):
+                results |= answered_by_input
+            if calls <= results:
+                kept.extend(history[index:end])
+            index = end
+        elif isinstance(message, ToolMessage):
+            index += 1  # answers no preceding call
+        else:
+            kept.append(message)
+            index += 1
+    return kept, len(history) - len(kept)
+
+
 def has_reasoning(message: BaseMessage) -> bool:
     """Whether an assistant message carries reasoning text."""
     if not isinstance(message, AIMessage):

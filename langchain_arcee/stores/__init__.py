@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_arcee.stores.base import (
     ChatStore,
+    ConcurrentTurnError,
     CorruptMessageError,
+    SessionBusyError,
     SessionInfo,
     StoreChatMessageHistory,
     StoreError,
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
     from langchain_arcee.stores.factory import store_from_url
     from langchain_arcee.stores.memory import InMemoryChatStore
     from langchain_arcee.stores.postgres import PostgresChatStore
-    from langchain_arcee.stores.redis import RedisChatStore
+    from langchain_arcee.stores.redis import EvictionPolicyWarning, RedisChatStore
+    from langchain_arcee.stores.serialization import LossyStorageWarning, check_input_messages
     from langchain_arcee.stores.sqlite import SQLiteChatStore
 
 _LAZY = {
@@ -31,6 +34,9 @@ _LAZY = {
     "PostgresChatStore": "langchain_arcee.stores.postgres",
     "RedisChatStore": "langchain_arcee.stores.redis",
     "store_from_url": "langchain_arcee.stores.factory",
+    "EvictionPolicyWarning": "langchain_arcee.stores.redis",
+    "LossyStorageWarning": "langchain_arcee.stores.serialization",
+    "check_input_messages": "langchain_arcee.stores.serialization",
 }
 
 
@@ -43,13 +49,18 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ChatStore",
+    "ConcurrentTurnError",
     "CorruptMessageError",
+    "EvictionPolicyWarning",
     "InMemoryChatStore",
+    "LossyStorageWarning",
     "PostgresChatStore",
     "RedisChatStore",
     "SQLiteChatStore",
+    "SessionBusyError",
     "SessionInfo",
     "StoreChatMessageHistory",
     "StoreError",
+    "check_input_messages",
     "store_from_url",
 ]

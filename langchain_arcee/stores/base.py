@@ -6,20 +6,32 @@ all of its messages are stored, or none and the error propagates). Reads fetch o
 asked for: the newest ``last`` messages of a session, or one page of it, so the cost of a turn
 does not grow with how long a conversation has been stored.
 
+Turns: a store is the authority on a session's order, whichever process, host or store object
+runs a turn. :meth:`ChatStore.begin_turn` takes a *lease* on the session (an expiring claim kept
+in the store itself, so a crashed holder blocks the session for at most the lease) and reads the
+session's *version* with the newest messages in one round trip; :meth:`ChatStore.commit_turn`
+appends the turn only if the version is still the one the turn read, bumps it and releases the
+lease, atomically and in one round trip. A turn computed from a history that moved on (another
+turn, a clear, a delete) is refused with :class:`ConcurrentTurnError` and stores nothing.
+
 Stores know nothing about models: they store and return messages, nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import time
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
+from typing_extensions import Self
 
 
 class StoreError(RuntimeError):
@@ -28,6 +40,33 @@ class StoreError(RuntimeError):
 
 class CorruptMessageError(StoreError):
     """A stored row could not be decoded into a message."""
+
+
+class SessionBusyError(StoreError):
+    """Another turn holds the session's lease and it was not released within ``lock_timeout``.
+
+    Raised before anything is sent to the model: nothing was billed and nothing was stored.
+    """
+
+
+class ConcurrentTurnError(StoreError):
+    """The session changed (another turn, a clear or a delete) since this turn read it.
+
+    The store refused the append atomically: nothing of this turn was stored. The turn's
+    messages are kept on the exception (``messages``) so the caller can decide what to do
+    with a reply that was already produced.
+
+    Attributes:
+        session_id: The session.
+        messages: The messages the turn tried to store.
+    """
+
+    def __init__(
+        self, message: str, *, session_id: str, messages: Sequence[BaseMessage] = ()
+    ) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.messages = list(messages)
 
 
 @dataclass(frozen=True)
@@ -43,6 +82,107 @@ class SessionInfo:
     session_id: str
     message_count: int
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TurnLease:
+    """A turn's claim on a session, as :meth:`ChatStore.begin_turn` granted it.
+
+    Attributes:
+        session_id: The session.
+        token: Unique id of this claim (the store releases the lease only for this token).
+        version: The session's version when the turn read it; the turn's append is refused if
+            the session has moved on since.
+        lease_seconds: How long the claim lasts unless renewed.
+    """
+
+    session_id: str
+    token: str
+    version: int
+    lease_seconds: float
+
+
+@dataclass
+class TurnStart:
+    """What a turn sees when it starts: its lease and the newest messages of the session.
+
+    Attributes:
+        lease: The claim to pass to :meth:`ChatStore.commit_turn` / ``release_turn``.
+        messages: The newest ``last`` messages (all if ``last`` was ``None``), oldest first.
+        total: How many messages the session holds.
+        head: The session's first message when it is not among ``messages``.
+    """
+
+    lease: TurnLease
+    messages: list[BaseMessage]
+    total: int
+    head: BaseMessage | None = None
+
+
+DEFAULT_LEASE_SECONDS = 60.0
+"""How long a turn's lease lasts unless renewed (the adapter renews it while the turn runs)."""
+
+DEFAULT_LOCK_TIMEOUT = 30.0
+"""How long a turn waits for another turn's lease before :class:`SessionBusyError`."""
+
+
+def new_lease_token() -> str:
+    """A fresh, unique lease token."""
+    return uuid.uuid4().hex
+
+
+def lease_retry_delays(timeout: float) -> Iterator[float]:
+    """Sleeps between attempts to take a busy lease: 1 ms doubling to 50 ms, with jitter.
+
+    Stops (the iterator ends) when the next sleep would pass ``timeout`` seconds from the
+    first call.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        wait = delay * random.uniform(0.5, 1.5)
+        if time.monotonic() + wait > deadline:
+            return
+        yield wait
+        delay = min(delay * 2, 0.05)
+
+
+def busy_error(session_id: str, timeout: float) -> SessionBusyError:
+    """The error for a session whose lease could not be taken within ``timeout``."""
+    return SessionBusyError(
+        f"session {session_id!r} is busy: another turn holds it and did not finish within "
+        f"{timeout:g} s (lock_timeout). Nothing was sent or stored; retry later."
+    )
+
+
+def conflict_error(lease: TurnLease, messages: Sequence[BaseMessage]) -> ConcurrentTurnError:
+    """The error for a turn whose session moved on since it was read."""
+    return ConcurrentTurnError(
+        f"session {lease.session_id!r} changed since this turn read it (another turn, a clear "
+        "or a delete was stored first); this turn was not stored",
+        session_id=lease.session_id,
+        messages=messages,
+    )
+
+
+def _started(
+    session_id: str,
+    start: TurnStart | None,
+    ready: Callable[[TurnStart], bool] | None,
+    lock_timeout: float,
+) -> TurnStart:
+    """The last attempt's start, or the error saying why the session could not be had."""
+    if start is None:
+        raise busy_error(session_id, lock_timeout)
+    if ready is not None and not ready(start):
+        msg = (
+            f"session {session_id!r} is waiting for the results of its pending tool calls "
+            f"(another turn is answering them); they did not arrive within {lock_timeout:g} s "
+            "(lock_timeout). Nothing was sent or stored: send the ToolMessage results (status "
+            "'error' is fine to abandon a call) or clear the session."
+        )
+        raise SessionBusyError(msg)
+    return start
 
 
 def check_session_id(session_id: object) -> str:
@@ -119,12 +259,136 @@ class ChatStore(ABC):
 
     ttl: timedelta | None = None
 
-    # ---- core: the two calls made on every turn ---------------------------------------
+    # ---- turns: lease + version (see the module docstring) ------------------------------
+    @abstractmethod
+    def try_begin_turn(
+        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
+    ) -> TurnStart | None:
+        """Take the session's lease for ``token`` and read its newest messages, atomically.
+
+        Args:
+            session_id: The session.
+            token: The lease token (a fresh one per turn; taking it again with the same token
+                succeeds, so a retry after a lost reply is safe).
+            last: How many newest messages to read (all if ``None``).
+            lease_seconds: How long the lease lasts unless renewed.
+
+        Returns:
+            The turn's start, or ``None`` if another token holds an unexpired lease.
+
+        Raises:
+            StoreError: If the store could not be reached.
+        """
+
+    async def atry_begin_turn(
+        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
+    ) -> TurnStart | None:
+        """Async :meth:`try_begin_turn`."""
+        return await asyncio.to_thread(
+            self.try_begin_turn, session_id, token, last=last, lease_seconds=lease_seconds
+        )
+
+    @abstractmethod
+    def commit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+        """Append a turn if the session is still at ``lease.version``, and release the lease.
+
+        All in one atomic step: the messages are stored, the version bumped and the lease
+        released, or nothing happens.
+
+        Raises:
+            ConcurrentTurnError: If the session moved on (nothing stored; the lease is left to
+                expire or to :meth:`release_turn`).
+            StoreError: If the write failed (nothing stored).
+        """
+
+    async def acommit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`commit_turn`."""
+        await asyncio.to_thread(self.commit_turn, lease, messages)
+
+    @abstractmethod
+    def release_turn(self, lease: TurnLease) -> None:
+        """Give the lease back without storing anything (a no-op if it is no longer held)."""
+
+    async def arelease_turn(self, lease: TurnLease) -> None:
+        """Async :meth:`release_turn`."""
+        await asyncio.to_thread(self.release_turn, lease)
+
+    @abstractmethod
+    def renew_turn(self, lease: TurnLease) -> bool:
+        """Extend the lease by ``lease.lease_seconds`` from now; False if it is no longer held."""
+
+    async def arenew_turn(self, lease: TurnLease) -> bool:
+        """Async :meth:`renew_turn`."""
+        return await asyncio.to_thread(self.renew_turn, lease)
+
+    def begin_turn(
+        self,
+        session_id: str,
+        *,
+        last: int | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        ready: Callable[[TurnStart], bool] | None = None,
+    ) -> TurnStart:
+        """Take the session's lease (waiting up to ``lock_timeout``) and read its newest messages.
+
+        Args:
+            session_id: The session.
+            last: How many newest messages to read (all if ``None``).
+            lease_seconds: How long the lease lasts unless renewed.
+            lock_timeout: How long to wait for another turn's lease.
+            ready: If given, a session state the turn can't start from (e.g. tool calls that
+                another turn is still answering) is given back and waited out like a lease.
+
+        Raises:
+            SessionBusyError: If another turn held the lease for all of ``lock_timeout``.
+            StoreError: If the store could not be reached.
+        """
+        token = new_lease_token()
+        start = self.try_begin_turn(session_id, token, last=last, lease_seconds=lease_seconds)
+        for delay in lease_retry_delays(lock_timeout):
+            if start is not None and (ready is None or ready(start)):
+                return start
+            if start is not None:
+                self.release_turn(start.lease)
+            time.sleep(delay)
+            start = self.try_begin_turn(session_id, token, last=last, lease_seconds=lease_seconds)
+        if start is not None and ready is not None and not ready(start):
+            self.release_turn(start.lease)
+        return _started(session_id, start, ready, lock_timeout)
+
+    async def abegin_turn(
+        self,
+        session_id: str,
+        *,
+        last: int | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        ready: Callable[[TurnStart], bool] | None = None,
+    ) -> TurnStart:
+        """Async :meth:`begin_turn` (waits without blocking the event loop)."""
+        token = new_lease_token()
+        begin = self.atry_begin_turn
+        start = await begin(session_id, token, last=last, lease_seconds=lease_seconds)
+        for delay in lease_retry_delays(lock_timeout):
+            if start is not None and (ready is None or ready(start)):
+                return start
+            if start is not None:
+                await self.arelease_turn(start.lease)
+            await asyncio.sleep(delay)
+            start = await begin(session_id, token, last=last, lease_seconds=lease_seconds)
+        if start is not None and ready is not None and not ready(start):
+            await self.arelease_turn(start.lease)
+        return _started(session_id, start, ready, lock_timeout)
+
+    # ---- core: plain appends and reads -------------------------------------------------
     @abstractmethod
     def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
-        """Append messages to a session atomically (all or nothing).
+        """Append messages to a session atomically (all or nothing), whatever its lease.
 
-        Message chunks are stored as their full message class (``AIMessageChunk`` -> ``AIMessage``).
+        Bumps the session's version, so a turn in flight on the session is then refused at
+        commit. Message chunks are stored as their full message class (``AIMessageChunk`` ->
+        ``AIMessage``).
 
         Raises:
             StoreError: If the write failed; nothing of ``messages`` is stored.
@@ -163,7 +427,10 @@ class ChatStore(ABC):
 
     @abstractmethod
     def clear(self, session_id: str) -> None:
-        """Remove every message of a session (the session then reads as empty)."""
+        """Remove every message of a session (the session then reads as empty).
+
+        Bumps the session's version: a turn in flight on it is refused at commit.
+        """
 
     def delete(self, session_id: str) -> None:
         """Remove a session and everything stored for it."""
@@ -220,6 +487,18 @@ class ChatStore(ABC):
     async def aclose(self) -> None:
         """Async :meth:`close`."""
         self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
 
     # ---- LangChain's history interface --------------------------------------------------
     def history(self, session_id: str) -> StoreChatMessageHistory:

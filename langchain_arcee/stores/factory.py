@@ -6,6 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import ChatStore
 
 
@@ -28,7 +29,8 @@ def store_from_url(url_or_path: str | Path, **kwargs: Any) -> ChatStore:
         **kwargs: Passed to the store's constructor (e.g. ``ttl``, ``table_prefix``).
 
     Raises:
-        ValueError: For an unknown scheme.
+        ValueError: For an unknown scheme or a malformed URL (credentials in the URL are
+            never quoted: they read ``***``).
         ImportError: If the backend's optional driver is missing (names the extra to install).
     """
     if isinstance(url_or_path, Path):
@@ -37,6 +39,17 @@ def store_from_url(url_or_path: str | Path, **kwargs: Any) -> ChatStore:
         msg = f"expected a store URL or a file path, got {url_or_path!r}"
         raise ValueError(msg)
     raw = url_or_path.strip()
+    try:
+        return _build(raw, **kwargs)
+    except ValueError as exc:
+        text = str(exc)
+        clean = scrub(text, url_secrets(raw))
+        if clean == text:
+            raise
+        raise ValueError(clean) from None  # the original message quotes a credential
+
+
+def _build(raw: str, **kwargs: Any) -> ChatStore:
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     store: ChatStore
     if scheme == "memory":
@@ -51,8 +64,8 @@ def store_from_url(url_or_path: str | Path, **kwargs: Any) -> ChatStore:
         store = _backend("redis", "RedisChatStore")(raw, **kwargs)
     else:
         msg = (
-            f"unsupported store URL {raw!r}: use memory://, sqlite:///path (or a file path), "
-            "postgresql://... or redis://..."
+            f"unsupported store URL {redact_url(raw)!r}: use memory://, sqlite:///path "
+            "(or a file path), postgresql://... or redis://..."
         )
         raise ValueError(msg)
     return store

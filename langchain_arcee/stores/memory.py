@@ -2,7 +2,10 @@
 
 Messages are kept as message objects (chunks converted to full messages), never JSON, so
 loading is just slicing a list. It is the fast path for single-process apps and tests; nothing
-survives the process.
+survives the process. Leases and versions follow the protocol of
+:class:`~langchain_arcee.stores.base.ChatStore` (one process, so the lease clock is
+``time.monotonic``). Stored objects are private: appends store copies and public reads return
+copies, so no caller can change what a later turn sends.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from langchain_core.messages import BaseMessage
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
+    TurnLease,
+    TurnStart,
     check_last,
     check_page,
     check_session_id,
+    conflict_error,
     normalize_ttl,
 )
-from langchain_arcee.stores.serialization import to_storable
+from langchain_arcee.stores.serialization import detached, to_storable
 
 
 @dataclass
@@ -33,13 +39,18 @@ class _Session:
     updated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     # time.monotonic() deadline, or None when the session never expires.
     expires_at: float | None = None
+    # Bumped by every append, clear and delete; a cleared session is kept (empty) so a turn
+    # in flight on it sees the change.
+    version: int = 0
+    lease_token: str | None = None
+    lease_deadline: float = 0.0
 
 
 class InMemoryChatStore(ChatStore):
     """A bounded in-memory store.
 
-    Stored message objects are shared with callers of :meth:`load` (the returned list is always
-    a fresh list); treat loaded messages as immutable.
+    Appends store copies and :meth:`load`/:meth:`read_page` return copies, so mutating a
+    message after storing it, or one that was loaded, never changes what is stored.
 
     Args:
         max_messages_per_session: Keep at most this many newest messages per session (older
@@ -74,9 +85,102 @@ class InMemoryChatStore(ChatStore):
         if session is None:
             return None
         if session.expires_at is not None and session.expires_at <= time.monotonic():
-            del self._sessions[session_id]
-            return None
+            # An expired session starts afresh, but keeps counting versions.
+            session.messages = []
+            session.expires_at = None
+            session.version += 1
         return session
+
+    def _session(self, session_id: str) -> _Session:
+        session = self._live(session_id)
+        if session is None:
+            session = self._sessions[session_id] = _Session()
+        return session
+
+    def _store(self, session_id: str, session: _Session, stored: list[BaseMessage]) -> None:
+        self._sessions.move_to_end(session_id)
+        session.messages.extend(stored)
+        session.version += 1
+        cap = self.max_messages_per_session
+        if cap is not None and len(session.messages) > cap:
+            del session.messages[:-cap]
+        session.updated_at = datetime.now(timezone.utc)
+        session.expires_at = (
+            time.monotonic() + self.ttl.total_seconds() if self.ttl is not None else None
+        )
+        if self.max_sessions is not None:
+            while len(self._sessions) > self.max_sessions:
+                self._sessions.popitem(last=False)
+
+    @staticmethod
+    def _prepare(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+        return [detached(to_storable(m)) for m in messages]
+
+    # ---- turns ----------------------------------------------------------------------
+    def try_begin_turn(
+        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
+    ) -> TurnStart | None:
+        """Take the lease and read the newest ``last`` messages (see ``ChatStore``)."""
+        check_session_id(session_id)
+        check_last(last)
+        with self._lock:
+            session = self._session(session_id)
+            now = time.monotonic()
+            if session.lease_token not in (None, token) and session.lease_deadline > now:
+                return None
+            session.lease_token, session.lease_deadline = token, now + lease_seconds
+            messages = session.messages
+            window = messages if last is None else messages[-last:] if last else []
+            head = messages[0] if len(window) < len(messages) else None
+            lease = TurnLease(session_id, token, session.version, lease_seconds)
+            # The turn gets the stored objects themselves (no copy): the adapter never
+            # mutates them, and this keeps a turn's cost independent of its history's size.
+            return TurnStart(lease, list(window), len(messages), head)
+
+    def commit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+        """Append the turn if the session is still at ``lease.version``; release the lease."""
+        stored = self._prepare(messages)
+        with self._lock:
+            session = self._session(lease.session_id)
+            if session.version != lease.version:
+                raise conflict_error(lease, messages)
+            if session.lease_token == lease.token:
+                session.lease_token = None
+            self._store(lease.session_id, session, stored)
+
+    def release_turn(self, lease: TurnLease) -> None:
+        """Give the lease back (a no-op if another token holds it)."""
+        with self._lock:
+            session = self._sessions.get(lease.session_id)
+            if session is not None and session.lease_token == lease.token:
+                session.lease_token = None
+
+    def renew_turn(self, lease: TurnLease) -> bool:
+        """Extend the lease; False if it is no longer held by ``lease.token``."""
+        with self._lock:
+            session = self._sessions.get(lease.session_id)
+            if session is None or session.lease_token != lease.token:
+                return False
+            session.lease_deadline = time.monotonic() + lease.lease_seconds
+            return True
+
+    async def atry_begin_turn(
+        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
+    ) -> TurnStart | None:
+        """Async :meth:`try_begin_turn` (in-memory, so no thread hop)."""
+        return self.try_begin_turn(session_id, token, last=last, lease_seconds=lease_seconds)
+
+    async def acommit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`commit_turn`."""
+        self.commit_turn(lease, messages)
+
+    async def arelease_turn(self, lease: TurnLease) -> None:
+        """Async :meth:`release_turn`."""
+        self.release_turn(lease)
+
+    async def arenew_turn(self, lease: TurnLease) -> bool:
+        """Async :meth:`renew_turn`."""
+        return self.renew_turn(lease)
 
     # ---- core -----------------------------------------------------------------------
     def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
@@ -86,36 +190,22 @@ class InMemoryChatStore(ChatStore):
             TypeError: If an item is not a LangChain message (nothing is stored).
         """
         check_session_id(session_id)
-        stored = [to_storable(m) for m in messages]
+        stored = self._prepare(messages)
+        if not stored:
+            return
         with self._lock:
-            session = self._live(session_id)
-            if session is None:
-                session = self._sessions[session_id] = _Session()
-            else:
-                self._sessions.move_to_end(session_id)
-            session.messages.extend(stored)
-            cap = self.max_messages_per_session
-            if cap is not None and len(session.messages) > cap:
-                del session.messages[:-cap]
-            session.updated_at = datetime.now(timezone.utc)
-            session.expires_at = (
-                time.monotonic() + self.ttl.total_seconds() if self.ttl is not None else None
-            )
-            if self.max_sessions is not None:
-                while len(self._sessions) > self.max_sessions:
-                    self._sessions.popitem(last=False)
+            self._store(session_id, self._session(session_id), stored)
 
     def load(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
-        """Return a fresh list of the session's messages (newest ``last`` only if given)."""
+        """Copies of the session's messages (newest ``last`` only if given)."""
         check_session_id(session_id)
         check_last(last)
         with self._lock:
             session = self._live(session_id)
             if session is None or last == 0:
                 return []
-            if last is None:
-                return list(session.messages)
-            return session.messages[-last:]
+            window = session.messages if last is None else session.messages[-last:]
+        return [detached(m) for m in window]
 
     async def aappend(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`append` (in-memory, so no thread hop)."""
@@ -139,7 +229,8 @@ class InMemoryChatStore(ChatStore):
         check_page(offset, limit)
         with self._lock:
             session = self._live(session_id)
-            return [] if session is None else session.messages[offset : offset + limit]
+            page = [] if session is None else session.messages[offset : offset + limit]
+        return [detached(m) for m in page]
 
     def list_sessions(self, *, limit: int | None = None, offset: int = 0) -> list[SessionInfo]:
         """Live sessions, most recently updated first."""
@@ -150,6 +241,7 @@ class InMemoryChatStore(ChatStore):
             infos = [
                 SessionInfo(sid, len(s.messages), s.updated_at)
                 for sid, s in reversed(self._sessions.items())
+                if s.messages
             ]
         end = None if limit is None else offset + limit
         return infos[offset:end]
@@ -158,15 +250,26 @@ class InMemoryChatStore(ChatStore):
         """Remove a session and its messages."""
         check_session_id(session_id)
         with self._lock:
-            self._sessions.pop(session_id, None)
+            session = self._sessions.get(session_id)
+            if session is not None:
+                # Kept as an empty, newer version: a turn in flight on it is then refused.
+                session.messages = []
+                session.version += 1
 
     def purge_expired(self) -> int:
         """Drop expired sessions now; returns how many were dropped."""
         with self._lock:
-            before = len(self._sessions)
-            for session_id in list(self._sessions):
-                self._live(session_id)
-            return before - len(self._sessions)
+            expired = 0
+            now = time.monotonic()
+            for session_id, session in list(self._sessions.items()):
+                has_expired = session.expires_at is not None and session.expires_at <= now
+                leased = session.lease_token is not None and session.lease_deadline > now
+                if has_expired:
+                    expired += 1
+                # Empty sessions (cleared, deleted) are dropped once no turn holds them.
+                if has_expired or (not session.messages and not leased):
+                    del self._sessions[session_id]
+            return expired
 
     async def acount(self, session_id: str) -> int:
         """Async :meth:`count`."""

@@ -1,27 +1,62 @@
-"""PostgreSQL conversation store (SQLAlchemy Core on psycopg 3, sync and async).
+"""PostgreSQL conversation store (SQLAlchemy on psycopg 3, sync and async).
 
-Concurrency: every write transaction first takes a transaction-level advisory lock on
-``hashtextextended(<table>/<session id>)``. Writers of one session therefore run one after
-the other, and because the lock is taken *before* the identity values are drawn, a session's
-ids increase in commit order: ordering ``load`` by id is the append order, and a reader never
-sees a later turn without the earlier one. Writers of different sessions don't wait for each
-other (a hash collision only makes two sessions share a lock, never mixes their data).
+A turn costs two round trips to the database: its start (take the session's lease, read the
+version and the newest messages) and its commit (check the version, append, bump the version,
+release the lease) are one statement each, run in autocommit mode. Each is a data-modifying
+CTE, atomic on its own; the commit's ``UPDATE ... WHERE version = :base`` takes the session
+row's lock before the message ids are drawn, so a session's ids increase in commit order and
+two turns computed from the same version can never both be stored. Times (leases, TTLs) are
+the database's clock (``now()``), so app hosts whose clocks disagree agree on them.
+
+Session ids are limited to :data:`MAX_SESSION_ID_BYTES` UTF-8 bytes (PostgreSQL's btree index
+rows hold at most ~2.7 KB); a longer id is refused before a turn starts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Column, Engine, Identity, Table, create_engine, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Float,
+    Identity,
+    Table,
+    bindparam,
+    create_engine,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.sql import Executable
 
 from langchain_arcee.extras import missing_extra
-from langchain_arcee.stores.sql import SQLChatStore
+from langchain_arcee.redaction import redact_url, url_secrets
+from langchain_arcee.stores.base import TurnLease, TurnStart, conflict_error
+from langchain_arcee.stores.serialization import DecodeCache
+from langchain_arcee.stores.sql import (
+    Results,
+    SQLChatStore,
+    Work,
+    _invalidated,
+    _store_error,
+)
+
+_T = TypeVar("_T")
+
+MAX_SESSION_ID_BYTES = 2048
+"""Longest session id PostgreSQL can index, in UTF-8 bytes (with a margin)."""
 
 
 def psycopg_url(url: str | URL) -> URL:
@@ -43,19 +78,24 @@ def psycopg_url(url: str | URL) -> URL:
 class PostgresChatStore(SQLChatStore):
     """Conversation store in PostgreSQL.
 
-    Sync methods use a psycopg engine, async methods a psycopg async engine; both are created
-    lazily from ``url`` or injected (injected engines are not disposed by :meth:`close`).
+    Sync methods use a psycopg engine, async methods a psycopg async engine per event loop
+    (an async connection belongs to the loop that opened it, so successive ``asyncio.run()``
+    calls each get their own). Engines are created lazily from ``url`` and disposed by
+    :meth:`close`/:meth:`aclose` (or on leaving a ``with``/``async with`` block), or injected
+    and left open.
 
     Args:
         url: ``postgresql://``, ``postgres://`` or ``postgresql+psycopg://`` URL. Needed
-            unless both engines are injected.
+            unless both engines are injected. The store's ``url`` attribute, its repr and its
+            errors show it redacted (password and ``?password=``-style values as ``***``).
         engine: Sync engine to use instead of creating one.
-        async_engine: Async engine to use instead of creating one.
+        async_engine: Async engine to use instead of creating them (used on whatever loop
+            calls: the caller keeps it on one loop).
         ttl: Sessions expire this long after their last write (``timedelta`` or seconds);
             :meth:`purge_expired` deletes them.
         schema: Schema of the tables (created if absent); ``None`` for the search path.
         table_prefix: Prefix of the table names.
-        cache_size: How many decoded messages to cache; 0 disables the cache.
+        cache_bytes: Bound of the decoded-message cache (bytes of stored text); 0 disables it.
         engine_kwargs: Extra keyword arguments for the engines this store creates
             (e.g. ``pool_size``).
 
@@ -72,25 +112,31 @@ class PostgresChatStore(SQLChatStore):
         ttl: timedelta | float | None = None,
         schema: str | None = None,
         table_prefix: str = "arcee",
-        cache_size: int = 50_000,
+        cache_bytes: int = DecodeCache.DEFAULT_MAX_BYTES,
         engine_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if url is None and (engine is None or async_engine is None):
             msg = "PostgresChatStore needs a url unless both engine and async_engine are given"
             raise ValueError(msg)
-        self.url = psycopg_url(url) if url is not None else None
+        self._url = psycopg_url(url) if url is not None else None
+        # The public URL is redacted: the password and credential query values read "***".
+        self.url = make_url(redact_url(self._url)) if self._url is not None else None
+        self._secrets = url_secrets(self._url) if self._url is not None else frozenset()
         self.engine_kwargs = dict(engine_kwargs or {})
+        self._injected_async_engine = async_engine
+        self._loop_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
+            weakref.WeakKeyDictionary()
+        )
         super().__init__(
             engine=engine,
-            async_engine=async_engine,
             ttl=ttl,
             table_prefix=table_prefix,
             schema=schema,
-            cache_size=cache_size,
+            cache_bytes=cache_bytes,
         )
 
     def __repr__(self) -> str:
-        where = self.url.render_as_string(hide_password=True) if self.url else "<injected>"
+        where = redact_url(self._url) if self._url is not None else "<injected>"
         return f"{type(self).__name__}({where!r}, table_prefix={self.table_prefix!r})"
 
     # ---- dialect hooks -----------------------------------------------------------------
@@ -103,14 +149,18 @@ class PostgresChatStore(SQLChatStore):
         if "\x00" in session_id:
             msg = f"PostgreSQL text cannot contain NUL characters: session_id {session_id!r}"
             raise ValueError(msg)
+        size = len(session_id.encode("utf-8"))
+        if size > MAX_SESSION_ID_BYTES:
+            msg = (
+                f"session_id is {size} bytes; PostgresChatStore takes at most "
+                f"{MAX_SESSION_ID_BYTES} (PostgreSQL indexes can't hold longer keys): "
+                "use a shorter id or a digest of it"
+            )
+            raise ValueError(msg)
         return session_id
 
-    def _write_lock(self, session_id: str) -> Executable:
-        key = f"{self.messages.fullname}/{session_id}"
-        return select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
-
     def _ddl_prelude(self) -> list[Executable]:
-        # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalogs: serialize.
+        # Concurrent migrations could collide in the catalogs: serialize them.
         lock = select(func.pg_advisory_xact_lock(func.hashtextextended("langchain-arcee-ddl", 0)))
         stmts: list[Executable] = [lock]
         if self.schema is not None:
@@ -120,22 +170,222 @@ class PostgresChatStore(SQLChatStore):
     def _insert(self, table: Table) -> Any:
         return pg_insert(table)
 
+    def _now(self) -> Any:
+        return func.now()
+
+    def _after(self, seconds_param: str) -> Any:
+        seconds = bindparam(seconds_param, type_=Float)
+        return func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+    # ---- one statement per turn phase -------------------------------------------------
+    def _build_statements(self) -> None:
+        super()._build_statements()
+        preparer = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
+        sessions = preparer.format_table(self.sessions)
+        messages = preparer.format_table(self.messages)
+        expired = "coalesce(s.expires_at <= now(), false)"
+        self._begin_stmt = text(f"""
+            WITH lease AS (
+                INSERT INTO {sessions} AS s (session_id, created_at, updated_at, expires_at,
+                    message_count, version, lease_token, lease_expires_at)
+                VALUES (:sid, now(), now(), NULL, 0, 0, :token,
+                    now() + make_interval(secs => CAST(:lease AS double precision)))
+                ON CONFLICT (session_id) DO UPDATE
+                    SET lease_token = excluded.lease_token,
+                        lease_expires_at = excluded.lease_expires_at
+                    WHERE s.lease_token IS NULL OR s.lease_token = excluded.lease_token
+                        OR s.lease_expires_at <= now()
+                RETURNING s.version, s.message_count, {expired} AS expired
+            )
+            SELECT 0 AS part, NULL::bigint AS id, NULL::text AS data, l.version,
+                l.message_count, l.expired,
+                (SELECT version FROM {sessions} WHERE session_id = :sid) AS seen
+            FROM lease AS l
+            UNION ALL
+            (SELECT 1, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m
+             WHERE m.session_id = :sid ORDER BY m.id DESC LIMIT CAST(:last AS bigint))
+            UNION ALL
+            (SELECT 2, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m
+             WHERE m.session_id = :sid ORDER BY m.id LIMIT 1)
+        """)
+        added = f"""
+            added AS (
+                INSERT INTO {messages} (session_id, data, created_at)
+                SELECT cur.session_id, d.data, now()
+                FROM cur, unnest(CAST(:datas AS text[])) WITH ORDINALITY AS d(data, ord)
+                ORDER BY d.ord
+            )"""
+        self._commit_stmt = text(f"""
+            WITH old AS (
+                SELECT coalesce(expires_at <= now(), false) AS expired FROM {sessions}
+                WHERE session_id = :sid AND version = :base
+            ),
+            cur AS (
+                UPDATE {sessions} AS s SET
+                    version = s.version + 1,
+                    message_count = CASE WHEN {expired} THEN 0 ELSE s.message_count END + :n,
+                    updated_at = now(),
+                    expires_at = now() + make_interval(secs => CAST(:ttl AS double precision)),
+                    lease_token = CASE WHEN s.lease_token = :token THEN NULL
+                        ELSE s.lease_token END,
+                    lease_expires_at = CASE WHEN s.lease_token = :token THEN NULL
+                        ELSE s.lease_expires_at END,
+                    last_turn_token = :token
+                WHERE s.session_id = :sid AND s.version = :base
+                RETURNING s.session_id
+            ),
+            purged AS (
+                DELETE FROM {messages} WHERE session_id = :sid
+                    AND EXISTS (SELECT 1 FROM cur)
+                    AND coalesce((SELECT expired FROM old), false)
+            ),{added}
+            SELECT (SELECT count(*) FROM cur) AS applied, s.version, s.last_turn_token
+            FROM (SELECT 1) AS one LEFT JOIN {sessions} AS s ON s.session_id = :sid
+        """)
+        self._append_stmt = text(f"""
+            WITH old AS (
+                SELECT coalesce(expires_at <= now(), false) AS expired FROM {sessions}
+                WHERE session_id = :sid
+            ),
+            cur AS (
+                INSERT INTO {sessions} AS s (session_id, created_at, updated_at, expires_at,
+                    message_count, version)
+                VALUES (:sid, now(), now(),
+                    now() + make_interval(secs => CAST(:ttl AS double precision)), :n, 1)
+                ON CONFLICT (session_id) DO UPDATE SET
+                    version = s.version + 1,
+                    message_count = CASE WHEN {expired} THEN 0 ELSE s.message_count END
+                        + excluded.message_count,
+                    updated_at = excluded.updated_at,
+                    expires_at = excluded.expires_at
+                RETURNING s.session_id
+            ),
+            purged AS (
+                DELETE FROM {messages} WHERE session_id = :sid
+                    AND coalesce((SELECT expired FROM old), false)
+            ),{added}
+            SELECT count(*) FROM cur
+        """)
+
+    def _begin_work(self, session_id: str, token: str, last: int | None, lease: float) -> Work:
+        return [(self._begin_stmt, self._params(session_id, token=token, lease=lease, last=last))]
+
+    def _begin_finish(
+        self, session_id: str, token: str, lease: float
+    ) -> Callable[[Results], TurnStart | None]:
+        def finish(results: Results) -> TurnStart | None:
+            rows = results[-1]
+            state = [row for row in rows if row[0] == 0]
+            if not state:
+                return None  # another turn holds the lease
+            _, _, _, version, total, expired, seen = state[0]
+            if seen != version and not (seen is None and version == 0):
+                # The messages were read from a snapshot taken before a turn committed (this
+                # statement waited for its row lock): retake the lease (same token) and read
+                # again.
+                return None
+            window = [(row[1], row[2]) for row in rows if row[0] == 1]
+            head = [(row[1], row[2]) for row in rows if row[0] == 2]
+            lease_ = TurnLease(session_id, token, int(version), lease)
+            return self._turn_start(lease_, window, head, total, bool(expired))
+
+        return finish
+
+    def _commit_work(self, lease: TurnLease, encoded: list[str]) -> Work:
+        params = self._params(
+            lease.session_id,
+            token=lease.token,
+            base=lease.version,
+            n=len(encoded),
+            ttl=self._ttl_seconds(),
+            datas=encoded,
+        )
+        return [(self._commit_stmt, params)]
+
+    @staticmethod
+    def _commit_finish(lease: TurnLease, messages: Any) -> Callable[[Results], None]:
+        def finish(results: Results) -> None:
+            applied, version, last_token = results[-1][0]
+            if applied:
+                return
+            # Applied already by an earlier attempt of this very turn whose reply was lost?
+            if last_token == lease.token and version is not None and version == lease.version + 1:
+                return
+            raise conflict_error(lease, messages)
+
+        return finish
+
+    def _append_work(self, session_id: str, encoded: list[str]) -> Work:
+        params = self._params(session_id, n=len(encoded), ttl=self._ttl_seconds(), datas=encoded)
+        return [(self._append_stmt, params)]
+
+    # ---- engines ----------------------------------------------------------------------
     def _require_url(self) -> URL:
-        if self.url is None:  # pragma: no cover - guarded in __init__
+        if self._url is None:  # pragma: no cover - guarded in __init__
             msg = "no url to create an engine from"
             raise ValueError(msg)
-        return self.url
+        return self._url
+
+    def _engine_kwargs(self) -> dict[str, Any]:
+        # hide_parameters: errors and logs never quote the conversation being written. No
+        # pre-ping (a round trip per checkout): a dead pooled connection is retried once.
+        return {"hide_parameters": True, **self.engine_kwargs}
 
     def _create_engine(self) -> Engine:
         _require_psycopg()
-        # hide_parameters: errors and logs never quote the conversation being written.
-        kwargs = {"pool_pre_ping": True, "hide_parameters": True, **self.engine_kwargs}
-        return create_engine(self._require_url(), **kwargs)
+        return create_engine(self._require_url(), **self._engine_kwargs())
 
-    def _create_async_engine(self) -> AsyncEngine:
-        _require_psycopg()
-        kwargs = {"pool_pre_ping": True, "hide_parameters": True, **self.engine_kwargs}
-        return create_async_engine(self._require_url(), **kwargs)
+    @property
+    def async_engine(self) -> AsyncEngine:
+        """The async engine of the running event loop (one per loop unless injected)."""
+        if self._injected_async_engine is not None:
+            return self._injected_async_engine
+        loop = asyncio.get_running_loop()
+        engine = self._loop_engines.get(loop)
+        if engine is None:
+            _require_psycopg()
+            engine = create_async_engine(self._require_url(), **self._engine_kwargs())
+            self._loop_engines[loop] = engine
+        return engine
+
+    async def _arun(
+        self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
+    ) -> _T:
+        """Native async :meth:`_run` on the running loop's engine (same statements)."""
+        if not self._ready:
+            await self.asetup()
+        for attempt in (1, 2):
+            engine = self.async_engine
+            try:
+                if len(work) == 1:
+                    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+                    async with autocommit.connect() as conn:
+                        return finish(await self._aexecute_all(conn, work))
+                async with engine.begin() as conn:
+                    return finish(await self._aexecute_all(conn, work))
+            except SQLAlchemyError as exc:
+                if attempt == 1 and _invalidated(exc):
+                    continue
+                raise _store_error(session_id, write, exc, self._secrets) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Dispose the engines this store created (injected ones are left open).
+
+        Async engines of other (possibly closed) loops are only dereferenced: their
+        connections belong to those loops. In async code prefer :meth:`aclose`.
+        """
+        for engine in list(self._loop_engines.values()):
+            engine.sync_engine.dispose(close=False)
+        self._loop_engines.clear()
+        super().close()
+
+    async def aclose(self) -> None:
+        """Dispose the engines this store created (injected ones are left open)."""
+        engine = self._loop_engines.pop(asyncio.get_running_loop(), None)
+        if engine is not None:
+            await engine.dispose()
+        self.close()
 
 
 def _require_psycopg() -> None:

@@ -1,38 +1,59 @@
 """Redis conversation store on plain Redis (no modules), sync and native async.
 
-Layout (``<prefix>`` is ``key_prefix``, default ``arcee:``)::
+Layout (``<prefix>`` is ``key_prefix``, default ``arcee:``; ``<id>`` is the base64url of the
+session id, so any string is safe in a key and two ids never share one)::
 
-    <prefix>m:<base64url(session id)>   LIST of encoded messages, oldest first
-    <prefix>sessions                    ZSET session id -> last write time (epoch seconds)
+    <prefix>m:<id>      LIST of encoded messages, oldest first
+    <prefix>v:<id>      HASH  v -> the session's version, t -> the last committed turn's token
+    <prefix>l:<id>      STRING the lease holder's token, expiring (PX) with the lease
+    <prefix>sessions    ZSET  session id -> last write time (Redis' clock, epoch seconds)
+    <prefix>schema      STRING the layout's version (see ``MIGRATIONS``)
 
-An append is one ``MULTI``/``EXEC`` transaction (``RPUSH`` of the whole turn, ``PEXPIRE`` or
-``PERSIST``, ``ZADD``), so a turn is stored whole and contiguous even with concurrent writers.
-Session ids are base64url-encoded in key names: any string (``:``, ``*``, spaces, unicode,
-NUL) is safe, and two ids can never map to the same key. TTL uses Redis key expiry; expired
-sessions leave a stale index entry that :meth:`RedisChatStore.purge_expired` removes (listing
-skips them).
+Every operation on a session is one Lua script (atomic, one round trip): a turn's start takes
+the lease and reads the version and the newest messages; its commit checks the version,
+appends, bumps the version and releases the lease. Times are Redis' own (key expiry, ``TIME``),
+so app hosts with disagreeing clocks agree.
+
+Eviction: Redis with a ``maxmemory-policy`` other than ``noeviction`` deletes whole keys under
+memory pressure, i.e. whole conversations, silently. The store reads the policy (``CONFIG GET
+maxmemory-policy``) with its first command and warns (:class:`EvictionPolicyWarning`) or refuses
+(``eviction_check="refuse"``) when it could evict conversations: ``allkeys-*`` always,
+``volatile-*`` when the store sets a TTL (only keys with an expiry are candidates then). Where
+``CONFIG`` is disabled or denied by an ACL the policy cannot be read and nothing is said.
+
+Sync and async share everything but the final ``execute``: an operation is a list of commands
+plus a function of their replies, run on a pipeline by :meth:`RedisChatStore._run` or
+:meth:`RedisChatStore._arun`; multi-step operations (listing, purging) are generators of
+operations driven by :meth:`RedisChatStore._drive` / :meth:`RedisChatStore._adrive`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import threading
-import time
-from collections.abc import Sequence
+import warnings
+import weakref
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
 
 from langchain_core.messages import BaseMessage
 
 from langchain_arcee.extras import missing_extra
+from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
     StoreError,
+    TurnLease,
+    TurnStart,
     check_last,
     check_page,
     check_session_id,
+    conflict_error,
     normalize_ttl,
 )
 from langchain_arcee.stores.serialization import DecodeCache, encode_messages
@@ -43,6 +64,74 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise missing_extra("RedisChatStore", "redis-py", "redis") from exc
 
+_T = TypeVar("_T")
+
+# KEYS: list, meta, lease. ARGV: token, lease ms, last (-1: all).
+# Returns nil if another token holds the lease, else {version, total, head or false, window}.
+_BEGIN = """
+local holder = redis.call('GET', KEYS[3])
+if holder and holder ~= ARGV[1] then return false end
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+local version = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
+local total = redis.call('LLEN', KEYS[1])
+local last = tonumber(ARGV[3])
+local window = {}
+if last < 0 then
+    window = redis.call('LRANGE', KEYS[1], 0, -1)
+elseif last > 0 then
+    window = redis.call('LRANGE', KEYS[1], -last, -1)
+end
+local head = false
+if total > #window then head = redis.call('LINDEX', KEYS[1], 0) end
+return {version, total, head, window}
+"""
+
+# KEYS: list, meta, lease, index. ARGV: token, base version ('' = unconditional), ttl ms
+# (0 = none), index member, messages... Returns 1 if stored (or stored already by this token),
+# 0 if the session moved on.
+_APPEND = """
+local version = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
+if ARGV[2] ~= '' and version ~= tonumber(ARGV[2]) then
+    if version == tonumber(ARGV[2]) + 1 and redis.call('HGET', KEYS[2], 't') == ARGV[1] then
+        return 1
+    end
+    return 0
+end
+for i = 5, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('HSET', KEYS[2], 'v', version + 1, 't', ARGV[1])
+if tonumber(ARGV[3]) > 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
+else
+    redis.call('PERSIST', KEYS[1])
+    redis.call('PERSIST', KEYS[2])
+end
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[4], tonumber(now[1]) + tonumber(now[2]) / 1000000, ARGV[4])
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+# KEYS: list, meta, index, lease. ARGV: index member, tombstone ms. The version moves on and
+# is kept for a while, so a turn in flight on the session is refused at commit.
+_CLEAR = """
+redis.call('DEL', KEYS[1], KEYS[4])
+redis.call('HINCRBY', KEYS[2], 'v', 1)
+redis.call('HDEL', KEYS[2], 't')
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+# KEYS: lease. ARGV: token, lease ms (renew) or '' (release).
+_LEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+"""
+
 # Remove an index entry only if its message list is really gone (it may have been recreated
 # by a concurrent append since it was read). Redis has no conditional ZREM: a script does it.
 _ZREM_IF_GONE = """
@@ -52,8 +141,35 @@ end
 return 0
 """
 
+# KEYS: schema key. ARGV: this code's layout version. Records it unless newer; returns the old.
+_RECORD_SCHEMA = """
+local found = redis.call('GET', KEYS[1])
+if not found or tonumber(found) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return found
+"""
+
 # How many index entries list_sessions/purge_expired read per round trip.
 _SCAN_CHUNK = 500
+
+# How long a cleared/deleted session's version is remembered (longer than any lease).
+_TOMBSTONE_MS = 24 * 3600 * 1000
+
+SCHEMA_VERSION_KEY = "schema"
+
+EvictionCheck = Literal["warn", "refuse", "off"]
+"""What a store does when Redis may evict conversations: warn, raise ``StoreError``, or nothing."""
+
+
+class EvictionPolicyWarning(UserWarning):
+    """Redis's ``maxmemory-policy`` may evict (silently delete) whole conversations."""
+
+
+def evicts_sessions(policy: str, *, has_ttl: bool) -> bool:
+    """Whether keys of a store (with or without a TTL) are candidates under ``policy``."""
+    return policy.startswith("allkeys-") or (policy.startswith("volatile-") and has_ttl)
+
+
+_PIPELINE_COMMAND = re.compile(r"Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
 
 
 def _session_bytes(session_id: str) -> bytes:
@@ -68,7 +184,18 @@ def _as_str(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-_PIPELINE_COMMAND = re.compile(r"Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
+@dataclass
+class _Op(Generic[_T]):
+    """Commands to send in one round trip and what to make of their replies."""
+
+    commands: list[tuple[Any, ...]]
+    finish: Callable[[list[Any]], _T]
+    transaction: bool = False
+    # Hand failed commands' errors to ``finish`` as values instead of raising the first one.
+    errors_as_values: bool = False
+
+
+_Plan = Generator["_Op[Any]", list[Any], _T]
 
 
 class RedisChatStore(ChatStore):
@@ -77,14 +204,30 @@ class RedisChatStore(ChatStore):
     Args:
         url: ``redis://`` or ``rediss://`` URL (needed unless both clients are injected).
         client: Sync client to use (not closed by :meth:`close`).
-        async_client: Async client to use (not closed by :meth:`aclose`).
+        async_client: Async client to use (not closed by :meth:`aclose`; the caller keeps
+            it on one event loop). Without one, the store opens one client per event loop.
         ttl: A session expires this long after its last write (``timedelta`` or seconds).
         key_prefix: Prefix of every key this store writes.
-        cache_size: How many decoded messages to cache; 0 disables the cache.
+        cache_bytes: Bound of the decoded-message cache (bytes of stored text); 0 disables it.
+        eviction_check: What to do on connecting when Redis's ``maxmemory-policy`` may evict
+            this store's keys (conversations need ``noeviction``): ``"warn"`` (default, an
+            :class:`EvictionPolicyWarning`), ``"refuse"`` (every call raises ``StoreError``)
+            or ``"off"``.
+
+    Attributes:
+        url: The URL with its password and credential query values shown as ``***`` (the
+            real one is kept private).
 
     Example:
         ``store = RedisChatStore("redis://localhost:6379/0", ttl=timedelta(days=30))``
     """
+
+    MIGRATIONS: tuple[str, ...] = (
+        "0.1.0 layout: message lists and the session index",
+        "turn protocol: version hashes and lease keys (absent hash = version 0)",
+    )
+    """The layout's versions; index ``i`` is version ``i``. Both steps need no rewrite of
+    existing keys, so upgrading only records the version."""
 
     def __init__(
         self,
@@ -94,7 +237,8 @@ class RedisChatStore(ChatStore):
         async_client: aredis.Redis | None = None,
         ttl: timedelta | float | None = None,
         key_prefix: str = "arcee:",
-        cache_size: int = 50_000,
+        cache_bytes: int = DecodeCache.DEFAULT_MAX_BYTES,
+        eviction_check: EvictionCheck = "warn",
     ) -> None:
         if url is None and (client is None or async_client is None):
             msg = "RedisChatStore needs a url unless both client and async_client are given"
@@ -102,16 +246,31 @@ class RedisChatStore(ChatStore):
         if not isinstance(key_prefix, str):
             msg = f"key_prefix must be a str, got {key_prefix!r}"
             raise TypeError(msg)
-        self.url = url
+        if eviction_check not in ("warn", "refuse", "off"):
+            msg = f"eviction_check must be 'warn', 'refuse' or 'off', got {eviction_check!r}"
+            raise ValueError(msg)
+        self._secrets = url_secrets(url) if url is not None else frozenset()
+        if url is not None:
+            try:
+                redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+            except ValueError as exc:
+                raise ValueError(scrub(f"invalid Redis URL: {exc}", self._secrets)) from None
+        self._url = url
+        self.url = redact_url(url) if url is not None else None
+        self.eviction_check: EvictionCheck = eviction_check
         self.ttl = normalize_ttl(ttl)
         self.key_prefix = key_prefix
         self.index_key = f"{key_prefix}sessions".encode()
+        self.schema_key = f"{key_prefix}{SCHEMA_VERSION_KEY}".encode()
         self._client = client
-        self._async_client = async_client
+        self._injected_async_client = async_client
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = (
+            weakref.WeakKeyDictionary()
+        )
         self._owns_client = client is None
-        self._owns_async_client = async_client is None
         self._lock = threading.Lock()
-        self._cache = DecodeCache(max_entries=cache_size)
+        self._ready = False
+        self._cache = DecodeCache(max_bytes=cache_bytes)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(key_prefix={self.key_prefix!r})"
@@ -123,68 +282,305 @@ class RedisChatStore(ChatStore):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = redis.Redis.from_url(str(self.url))
+                    self._client = redis.Redis.from_url(str(self._url))
         return self._client
 
     @property
     def async_client(self) -> aredis.Redis:
-        """The async client (created on first use unless injected)."""
-        if self._async_client is None:
-            with self._lock:
-                if self._async_client is None:
-                    self._async_client = aredis.Redis.from_url(str(self.url))
-        return self._async_client
+        """The async client of the running event loop (one per loop unless injected).
+
+        redis-py's async connections belong to the loop that opened them; reusing them from a
+        later ``asyncio.run()`` fails with "Event loop is closed".
+        """
+        if self._injected_async_client is not None:
+            return self._injected_async_client
+        loop = asyncio.get_running_loop()
+        client = self._loop_clients.get(loop)
+        if client is None:
+            client = self._loop_clients[loop] = aredis.Redis.from_url(str(self._url))
+        return client
+
+    def _key(self, kind: bytes, session_id: str) -> bytes:
+        check_session_id(session_id)
+        encoded = base64.urlsafe_b64encode(_session_bytes(session_id)).rstrip(b"=")
+        return self.key_prefix.encode() + kind + b":" + encoded
 
     def messages_key(self, session_id: str) -> bytes:
         """The key of a session's message list."""
-        check_session_id(session_id)
-        encoded = base64.urlsafe_b64encode(_session_bytes(session_id)).rstrip(b"=")
-        return self.key_prefix.encode() + b"m:" + encoded
+        return self._key(b"m", session_id)
+
+    def _keys(self, session_id: str) -> tuple[bytes, bytes, bytes]:
+        return (
+            self.messages_key(session_id),
+            self._key(b"v", session_id),
+            self._key(b"l", session_id),
+        )
 
     def _error(self, session_id: str, action: str, exc: Exception) -> StoreError:
         # redis-py quotes a failed pipeline command's arguments (the user's messages): drop them.
-        reason = _PIPELINE_COMMAND.sub("", str(exc))
+        reason = scrub(_PIPELINE_COMMAND.sub("", str(exc)), self._secrets)
         return StoreError(f"session {session_id!r}: {action} failed: {reason}")
 
-    # ---- core ---------------------------------------------------------------------------
-    def _queue_append(self, pipe: Any, session_id: str, key: bytes, encoded: list[str]) -> None:
-        pipe.rpush(key, *encoded)
-        if self.ttl is not None:
-            pipe.pexpire(key, int(self.ttl.total_seconds() * 1000))
-        else:
-            pipe.persist(key)
-        pipe.zadd(self.index_key, {_session_bytes(session_id): time.time()})
+    # ---- execution: one implementation, two drivers ------------------------------------------
+    def _setup_ops(self) -> list[_Op[None]]:
+        """Once per store: check the eviction policy (before writing anything), then record
+        the layout version.
+        """
+        known = len(self.MIGRATIONS) - 1
 
+        def record(replies: list[Any]) -> None:
+            found = int(replies[0] or 0)
+            if found > known:
+                msg = (
+                    f"{self!r}: the keyspace has layout version {found}, newer than this "
+                    f"version of langchain-arcee knows ({known}); upgrade the package"
+                )
+                raise StoreError(msg)
+            self._ready = True
+
+        ops: list[_Op[None]] = []
+        if self.eviction_check != "off":
+            judge = _Op(
+                [("CONFIG", "GET", "maxmemory-policy")],
+                lambda replies: self._judge_policy(replies[0]),
+                errors_as_values=True,
+            )
+            ops.append(judge)
+        ops.append(_Op([("EVAL", _RECORD_SCHEMA, 1, self.schema_key, known)], record))
+        return ops
+
+    def _judge_policy(self, reply: Any) -> None:
+        """Warn or refuse if the ``CONFIG GET maxmemory-policy`` reply may evict keys."""
+        if isinstance(reply, Exception):  # CONFIG disabled or denied by an ACL: can't tell
+            return
+        flat = not isinstance(reply, dict)
+        pairs = zip(reply[::2], reply[1::2], strict=True) if flat else reply.items()
+        values = [_as_str(v) for _k, v in pairs]
+        policy = values[0] if values else None
+        if policy is None or not evicts_sessions(policy, has_ttl=self.ttl is not None):
+            return
+        msg = (
+            f"Redis for {self!r} has maxmemory-policy {policy!r}: under memory pressure it "
+            "silently deletes whole conversations. Conversations need maxmemory-policy "
+            "noeviction (CONFIG SET maxmemory-policy noeviction, or in redis.conf)"
+        )
+        if self.eviction_check == "refuse":
+            raise StoreError(f"{msg}; refusing to use it (eviction_check='refuse').")
+        warnings.warn(f"{msg}.", EvictionPolicyWarning, stacklevel=5)
+
+    def _run(self, op: _Op[_T], session_id: str, action: str) -> _T:
+        try:
+            if not self._ready:
+                for setup in self._setup_ops():
+                    self._run_once(setup)
+            return self._run_once(op)
+        except redis.RedisError as exc:
+            raise self._error(session_id, action, exc) from exc
+
+    def _run_once(self, op: _Op[_T]) -> _T:
+        with self.client.pipeline(transaction=op.transaction) as pipe:
+            for command in op.commands:
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+            return op.finish(pipe.execute(raise_on_error=not op.errors_as_values))
+
+    async def _arun(self, op: _Op[_T], session_id: str, action: str) -> _T:
+        try:
+            if not self._ready:
+                for setup in self._setup_ops():
+                    await self._arun_once(setup)
+            return await self._arun_once(op)
+        except StoreError:
+            raise
+        except (redis.RedisError, RuntimeError) as exc:
+            # RuntimeError: an injected async client used on a loop that has closed.
+            raise self._error(session_id, action, exc) from exc
+
+    async def _arun_once(self, op: _Op[_T]) -> _T:
+        async with self.async_client.pipeline(transaction=op.transaction) as pipe:
+            for command in op.commands:
+                pipe.execute_command(*command)
+            return op.finish(await pipe.execute(raise_on_error=not op.errors_as_values))
+
+    def _drive(self, plan: _Plan[_T], session_id: str, action: str) -> _T:
+        try:
+            op = next(plan)
+            while True:
+                op = plan.send(self._run(op, session_id, action))
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+
+    async def _adrive(self, plan: _Plan[_T], session_id: str, action: str) -> _T:
+        try:
+            op = next(plan)
+            while True:
+                op = plan.send(await self._arun(op, session_id, action))
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+
+    # ---- operations --------------------------------------------------------------------------
+    def _begin_op(
+        self, session_id: str, token: str, last: int | None, lease_seconds: float
+    ) -> _Op[TurnStart | None]:
+        check_last(last)
+        keys = self._keys(session_id)
+        lease_ms = max(1, int(lease_seconds * 1000))
+        window = -1 if last is None else last
+
+        def finish(replies: list[Any]) -> TurnStart | None:
+            reply = replies[0]
+            if reply is None:
+                return None
+            version, total, head, raws = reply
+            decode = self._cache.decode_many
+            lease = TurnLease(session_id, token, int(version), lease_seconds)
+            messages = decode(raws, session_id=session_id, shared=True)
+            first = decode([head], session_id=session_id, shared=True)[0] if head else None
+            return TurnStart(lease, messages, int(total), first)
+
+        return _Op([("EVAL", _BEGIN, 3, *keys, token, lease_ms, window)], finish)
+
+    def _append_op(
+        self,
+        session_id: str,
+        encoded: list[str],
+        finish: Callable[[list[Any]], None],
+        *,
+        token: str = "",
+        base: int | None = None,
+    ) -> _Op[None]:
+        messages_key, meta_key, lease_key = self._keys(session_id)
+        ttl_ms = int(self.ttl.total_seconds() * 1000) if self.ttl is not None else 0
+        keys = (messages_key, meta_key, lease_key, self.index_key)
+        base_arg = "" if base is None else base
+        member = _session_bytes(session_id)
+        command = ("EVAL", _APPEND, 4, *keys, token, base_arg, ttl_ms, member, *encoded)
+        return _Op([command], finish)
+
+    def _commit_op(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> _Op[None]:
+        def finish(replies: list[Any]) -> None:
+            if not int(replies[0]):
+                raise conflict_error(lease, messages)
+
+        encoded = encode_messages(messages)
+        return self._append_op(
+            lease.session_id, encoded, finish, token=lease.token, base=lease.version
+        )
+
+    def _lease_op(self, lease: TurnLease, renew: bool) -> _Op[bool]:
+        lease_key = self._keys(lease.session_id)[2]
+        ms: int | str = max(1, int(lease.lease_seconds * 1000)) if renew else ""
+        return _Op([("EVAL", _LEASE, 1, lease_key, lease.token, ms)], lambda r: bool(int(r[0])))
+
+    def _load_op(self, session_id: str, start: int, stop: int) -> _Op[list[BaseMessage]]:
+        key = self.messages_key(session_id)
+
+        def finish(replies: list[Any]) -> list[BaseMessage]:
+            return self._cache.decode_many(replies[0], session_id=session_id)
+
+        return _Op([("LRANGE", key, start, stop)], finish)
+
+    def _clear_op(self, session_id: str) -> _Op[None]:
+        messages_key, meta_key, lease_key = self._keys(session_id)
+        keys = (messages_key, meta_key, self.index_key, lease_key)
+        member = _session_bytes(session_id)
+        return _Op([("EVAL", _CLEAR, 4, *keys, member, _TOMBSTONE_MS)], _none)
+
+    def _list_plan(self, limit: int | None, offset: int) -> _Plan[list[SessionInfo]]:
+        check_page(offset, limit)
+        pager = _Pager(limit, offset)
+        while not pager.full:
+            start = pager.scanned
+            members = yield _Op(
+                [("ZREVRANGE", self.index_key, start, start + _SCAN_CHUNK - 1, "WITHSCORES")],
+                lambda replies: replies[0],
+            )
+            if not members:
+                break
+            pairs = _score_pairs(members)
+            lengths = yield _Op(
+                [("LLEN", self.messages_key(_as_str(m))) for m, _ in pairs], lambda r: r
+            )
+            pager.feed([(m, float(s), int(n)) for (m, s), n in zip(pairs, lengths, strict=True)])
+        return pager.infos
+
+    def _purge_plan(self) -> _Plan[int]:
+        removed = 0
+        start = 0
+        while True:
+            members = yield _Op(
+                [("ZRANGE", self.index_key, start, start + _SCAN_CHUNK - 1)], lambda r: r[0]
+            )
+            if not members:
+                return removed
+            results = yield _Op(
+                [
+                    ("EVAL", _ZREM_IF_GONE, 2, self.messages_key(_as_str(m)), self.index_key, m)
+                    for m in members
+                ],
+                lambda r: r,
+            )
+            gone = sum(int(r) for r in results)
+            removed += gone
+            start += len(members) - gone
+
+    # ---- turns -------------------------------------------------------------------------------
+    def try_begin_turn(
+        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
+    ) -> TurnStart | None:
+        """Take the lease and read the newest ``last`` messages (one script)."""
+        op = self._begin_op(session_id, token, last, lease_seconds)
+        return self._run(op, session_id, "begin turn")
+
+    async def atry_begin_turn(
+        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
+    ) -> TurnStart | None:
+        """Async :meth:`try_begin_turn`."""
+        op = self._begin_op(session_id, token, last, lease_seconds)
+        return await self._arun(op, session_id, "begin turn")
+
+    def commit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+        """Append the turn if the session is still at ``lease.version`` (one script)."""
+        self._run(self._commit_op(lease, messages), lease.session_id, "append")
+
+    async def acommit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`commit_turn`."""
+        await self._arun(self._commit_op(lease, messages), lease.session_id, "append")
+
+    def release_turn(self, lease: TurnLease) -> None:
+        """Give the lease back (a no-op if another token holds it)."""
+        self._run(self._lease_op(lease, renew=False), lease.session_id, "release")
+
+    async def arelease_turn(self, lease: TurnLease) -> None:
+        """Async :meth:`release_turn`."""
+        await self._arun(self._lease_op(lease, renew=False), lease.session_id, "release")
+
+    def renew_turn(self, lease: TurnLease) -> bool:
+        """Extend the lease; False if it is no longer held by ``lease.token``."""
+        return self._run(self._lease_op(lease, renew=True), lease.session_id, "renew")
+
+    async def arenew_turn(self, lease: TurnLease) -> bool:
+        """Async :meth:`renew_turn`."""
+        return await self._arun(self._lease_op(lease, renew=True), lease.session_id, "renew")
+
+    # ---- core ----------------------------------------------------------------------------
     def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
-        """Append messages in one ``MULTI`` transaction (all or nothing).
+        """Append messages atomically (one script), bumping the version.
 
         Raises:
             TypeError: If an item is not an encodable LangChain message (nothing stored).
             StoreError: If Redis rejected the write.
         """
-        key = self.messages_key(session_id)
         encoded = encode_messages(messages)
-        if not encoded:
-            return
-        try:
-            with self.client.pipeline(transaction=True) as pipe:
-                self._queue_append(pipe, session_id, key, encoded)
-                pipe.execute()
-        except redis.RedisError as exc:
-            raise self._error(session_id, "append", exc) from exc
+        if encoded:
+            self._run(self._append_op(session_id, encoded, _none), session_id, "append")
 
     async def aappend(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
-        """Async :meth:`append` with ``redis.asyncio``."""
-        key = self.messages_key(session_id)
+        """Async :meth:`append`."""
         encoded = encode_messages(messages)
-        if not encoded:
-            return
-        try:
-            async with self.async_client.pipeline(transaction=True) as pipe:
-                self._queue_append(pipe, session_id, key, encoded)
-                await pipe.execute()
-        except redis.RedisError as exc:
-            raise self._error(session_id, "append", exc) from exc
+        if encoded:
+            await self._arun(self._append_op(session_id, encoded, _none), session_id, "append")
 
     @staticmethod
     def _range(last: int | None) -> tuple[int, int]:
@@ -192,139 +588,64 @@ class RedisChatStore(ChatStore):
 
     def load(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
         """Return the session's messages, oldest first (``LRANGE -last -1``)."""
-        key = self.messages_key(session_id)
         if check_last(last) == 0:
+            check_session_id(session_id)
             return []
-        try:
-            raws = self.client.lrange(key, *self._range(last))
-        except redis.RedisError as exc:
-            raise self._error(session_id, "load", exc) from exc
-        return self._cache.decode_many(raws, session_id=session_id)
+        return self._run(self._load_op(session_id, *self._range(last)), session_id, "load")
 
     async def aload(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
-        """Async :meth:`load` with ``redis.asyncio``."""
-        key = self.messages_key(session_id)
+        """Async :meth:`load`."""
         if check_last(last) == 0:
+            check_session_id(session_id)
             return []
-        try:
-            raws = await self.async_client.lrange(key, *self._range(last))  # type: ignore[misc]
-        except redis.RedisError as exc:
-            raise self._error(session_id, "load", exc) from exc
-        return self._cache.decode_many(raws, session_id=session_id)
+        op = self._load_op(session_id, *self._range(last))
+        return await self._arun(op, session_id, "load")
 
     # ---- admin ---------------------------------------------------------------------------
+    def _count_op(self, session_id: str) -> _Op[int]:
+        return _Op([("LLEN", self.messages_key(session_id))], lambda r: int(r[0]))
+
     def count(self, session_id: str) -> int:
         """Number of messages stored for a session (``LLEN``)."""
-        key = self.messages_key(session_id)
-        try:
-            return int(self.client.llen(key))  # type: ignore[arg-type]
-        except redis.RedisError as exc:
-            raise self._error(session_id, "count", exc) from exc
+        return self._run(self._count_op(session_id), session_id, "count")
 
     async def acount(self, session_id: str) -> int:
         """Async :meth:`count`."""
-        key = self.messages_key(session_id)
-        try:
-            return int(await self.async_client.llen(key))  # type: ignore[misc]
-        except redis.RedisError as exc:
-            raise self._error(session_id, "count", exc) from exc
+        return await self._arun(self._count_op(session_id), session_id, "count")
+
+    def _page_op(self, session_id: str, offset: int, limit: int) -> _Op[list[BaseMessage]]:
+        check_page(offset, limit)
+        if limit == 0:
+            return _Op([("LLEN", self.messages_key(session_id))], lambda _r: [])
+        return self._load_op(session_id, offset, offset + limit - 1)
 
     def read_page(self, session_id: str, *, offset: int = 0, limit: int = 100) -> list[BaseMessage]:
         """Messages ``offset`` .. ``offset + limit - 1`` of a session, oldest first."""
-        key = self.messages_key(session_id)
-        check_page(offset, limit)
-        if limit == 0:
-            return []
-        try:
-            raws = self.client.lrange(key, offset, offset + limit - 1)
-        except redis.RedisError as exc:
-            raise self._error(session_id, "read", exc) from exc
-        return self._cache.decode_many(raws, session_id=session_id)  # type: ignore[arg-type]
+        return self._run(self._page_op(session_id, offset, limit), session_id, "read")
 
     async def aread_page(
         self, session_id: str, *, offset: int = 0, limit: int = 100
     ) -> list[BaseMessage]:
         """Async :meth:`read_page`."""
-        key = self.messages_key(session_id)
-        check_page(offset, limit)
-        if limit == 0:
-            return []
-        try:
-            raws = await self.async_client.lrange(key, offset, offset + limit - 1)  # type: ignore[misc]
-        except redis.RedisError as exc:
-            raise self._error(session_id, "read", exc) from exc
-        return self._cache.decode_many(raws, session_id=session_id)
-
-    def _fetch_chunk(self, start: int) -> list[tuple[Any, float, int]]:
-        members: Any = self.client.zrevrange(
-            self.index_key, start, start + _SCAN_CHUNK - 1, withscores=True
-        )
-        if not members:
-            return []
-        with self.client.pipeline(transaction=False) as pipe:
-            for member, _score in members:
-                pipe.llen(self.messages_key(_as_str(member)))
-            lengths = pipe.execute()
-        return [(m, s, int(n)) for (m, s), n in zip(members, lengths, strict=True)]
-
-    async def _afetch_chunk(self, start: int) -> list[tuple[Any, float, int]]:
-        client = self.async_client
-        members: Any = await client.zrevrange(
-            self.index_key, start, start + _SCAN_CHUNK - 1, withscores=True
-        )
-        if not members:
-            return []
-        async with client.pipeline(transaction=False) as pipe:
-            for member, _score in members:
-                pipe.llen(self.messages_key(_as_str(member)))
-            lengths = await pipe.execute()
-        return [(m, s, int(n)) for (m, s), n in zip(members, lengths, strict=True)]
+        return await self._arun(self._page_op(session_id, offset, limit), session_id, "read")
 
     def list_sessions(self, *, limit: int | None = None, offset: int = 0) -> list[SessionInfo]:
         """Live sessions, most recently updated first, with their message counts."""
-        check_page(offset, limit)
-        pager = _Pager(limit, offset)
-        try:
-            while not pager.full and (chunk := self._fetch_chunk(pager.scanned)):
-                pager.feed(chunk)
-        except redis.RedisError as exc:
-            raise self._error("*", "list_sessions", exc) from exc
-        return pager.infos
+        return self._drive(self._list_plan(limit, offset), "*", "list_sessions")
 
     async def alist_sessions(
         self, *, limit: int | None = None, offset: int = 0
     ) -> list[SessionInfo]:
         """Async :meth:`list_sessions`."""
-        check_page(offset, limit)
-        pager = _Pager(limit, offset)
-        try:
-            while not pager.full and (chunk := await self._afetch_chunk(pager.scanned)):
-                pager.feed(chunk)
-        except redis.RedisError as exc:
-            raise self._error("*", "list_sessions", exc) from exc
-        return pager.infos
+        return await self._adrive(self._list_plan(limit, offset), "*", "list_sessions")
 
     def clear(self, session_id: str) -> None:
-        """Remove a session's messages and its index entry (one transaction)."""
-        key = self.messages_key(session_id)
-        try:
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                pipe.zrem(self.index_key, _session_bytes(session_id))
-                pipe.execute()
-        except redis.RedisError as exc:
-            raise self._error(session_id, "clear", exc) from exc
+        """Remove a session's messages and index entry; its version moves on (one script)."""
+        self._run(self._clear_op(session_id), session_id, "clear")
 
     async def aclear(self, session_id: str) -> None:
         """Async :meth:`clear`."""
-        key = self.messages_key(session_id)
-        try:
-            async with self.async_client.pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                pipe.zrem(self.index_key, _session_bytes(session_id))
-                await pipe.execute()
-        except redis.RedisError as exc:
-            raise self._error(session_id, "clear", exc) from exc
+        await self._arun(self._clear_op(session_id), session_id, "clear")
 
     async def adelete(self, session_id: str) -> None:
         """Async :meth:`delete`."""
@@ -332,61 +653,36 @@ class RedisChatStore(ChatStore):
 
     def purge_expired(self) -> int:
         """Drop index entries of sessions Redis has expired; returns how many."""
-        removed = 0
-        start = 0
-        try:
-            script = self.client.register_script(_ZREM_IF_GONE)
-            while True:
-                members: Any = self.client.zrange(self.index_key, start, start + _SCAN_CHUNK - 1)
-                if not members:
-                    break
-                with self.client.pipeline(transaction=False) as pipe:
-                    for member in members:  # type: ignore[union-attr]
-                        key = self.messages_key(_as_str(member))
-                        script(keys=[key, self.index_key], args=[member], client=pipe)
-                    results = pipe.execute()
-                gone = sum(int(r) for r in results)
-                removed += gone
-                start += len(members) - gone  # type: ignore[arg-type]
-        except redis.RedisError as exc:
-            raise self._error("*", "purge_expired", exc) from exc
-        return removed
+        return self._drive(self._purge_plan(), "*", "purge_expired")
 
     async def apurge_expired(self) -> int:
         """Async :meth:`purge_expired`."""
-        removed = 0
-        start = 0
-        client = self.async_client
-        try:
-            script = client.register_script(_ZREM_IF_GONE)
-            while True:
-                members: Any = await client.zrange(self.index_key, start, start + _SCAN_CHUNK - 1)
-                if not members:
-                    break
-                async with client.pipeline(transaction=False) as pipe:
-                    for member in members:
-                        key = self.messages_key(_as_str(member))
-                        await script(keys=[key, self.index_key], args=[member], client=pipe)
-                    results = await pipe.execute()
-                gone = sum(int(r) for r in results)
-                removed += gone
-                start += len(members) - gone
-        except redis.RedisError as exc:
-            raise self._error("*", "purge_expired", exc) from exc
-        return removed
+        return await self._adrive(self._purge_plan(), "*", "purge_expired")
 
     def close(self) -> None:
-        """Close the sync client if this store created it (use :meth:`aclose` for async)."""
+        """Close the clients this store created (use :meth:`aclose` in async code)."""
         if self._owns_client and self._client is not None:
             self._client.close()
             self._client = None
+        self._loop_clients.clear()
 
     async def aclose(self) -> None:
         """Close the clients this store created (injected clients are left open)."""
-        if self._owns_async_client and self._async_client is not None:
-            await self._async_client.aclose()
-            self._async_client = None
+        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
         self.close()
+
+
+def _none(_replies: list[Any]) -> None:
+    return None
+
+
+def _score_pairs(reply: list[Any]) -> list[tuple[Any, Any]]:
+    """``(member, score)`` pairs of a ``WITHSCORES`` reply, flat or paired by redis-py."""
+    if reply and isinstance(reply[0], (list, tuple)):
+        return [(member, score) for member, score in reply]
+    return list(zip(reply[::2], reply[1::2], strict=True))
 
 
 class _Pager:

@@ -1,9 +1,15 @@
-"""SQLite conversation store (SQLAlchemy Core; pysqlite for sync, aiosqlite for async).
+"""SQLite conversation store (SQLAlchemy Core on the standard library's ``sqlite3``).
 
 One file can be shared by several threads and processes: the database runs in WAL mode
 (readers never block the writer), every write transaction starts with ``BEGIN IMMEDIATE`` (it
 takes the write lock up front, so two writers queue on ``busy_timeout`` instead of failing on
-a lock upgrade) and an append is one transaction.
+a lock upgrade) and an append is one transaction. Leases and TTLs use the clock of the host
+the processes run on (a SQLite file is shared by one host's processes only).
+
+Async calls run each unit of work on a worker thread in one hop (a SQLite statement takes
+microseconds, but a writer may wait on another process's lock, which must not block the
+event loop); there is no async driver to bind to a loop, so one store serves any number of
+event loops.
 """
 
 from __future__ import annotations
@@ -12,13 +18,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, Table, create_engine, event, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
-from langchain_arcee.extras import missing_extra
+from langchain_arcee.redaction import redact_url
+from langchain_arcee.stores.serialization import DecodeCache
 from langchain_arcee.stores.sql import SQLChatStore
 
 _BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
@@ -34,7 +50,7 @@ def sqlite_path(path_or_url: str | Path) -> str:
     if "://" in raw:
         url = make_url(raw)
         if url.get_backend_name() != "sqlite":
-            msg = f"not a SQLite URL: {raw!r}"
+            msg = f"not a SQLite URL: {redact_url(raw)!r}"
             raise ValueError(msg)
         database = url.database or ""
     else:
@@ -51,45 +67,46 @@ def sqlite_path(path_or_url: str | Path) -> str:
 class SQLiteChatStore(SQLChatStore):
     """Conversation store in a SQLite file.
 
-    Sync methods use a pysqlite engine, async methods an aiosqlite engine; both are created
-    lazily from the path, or injected (``engine=`` / ``async_engine=``; injected engines are not
-    disposed by :meth:`close` and get no pragmas from this store).
+    The engine is created lazily from the path (and disposed by :meth:`close`, or on leaving
+    a ``with`` block), or injected (``engine=``: then no path is needed, the engine is left
+    open and gets no pragmas from this store).
 
     Args:
-        path_or_url: Database file path or ``sqlite:///path`` URL (ignored for an engine
-            that is injected).
-        engine: Sync engine to use instead of creating one.
-        async_engine: Async engine to use instead of creating one.
+        path_or_url: Database file path or ``sqlite:///path`` URL (not needed when an engine
+            is injected).
+        engine: Engine to use instead of creating one.
         ttl: Sessions expire this long after their last write (``timedelta`` or seconds);
             :meth:`purge_expired` deletes them.
         table_prefix: Prefix of the table names.
         busy_timeout_ms: How long a writer waits for another's lock before failing.
-        cache_size: How many decoded messages to cache; 0 disables the cache.
+        cache_bytes: Bound of the decoded-message cache (bytes of stored text); 0 disables it.
 
     Example:
-        ``store = SQLiteChatStore("chats.db")``
+        ``with SQLiteChatStore("chats.db") as store: ...``
     """
+
+    _NO_LIMIT = -1
 
     def __init__(
         self,
-        path_or_url: str | Path,
+        path_or_url: str | Path | None = None,
         *,
         engine: Engine | None = None,
-        async_engine: AsyncEngine | None = None,
         ttl: timedelta | float | None = None,
         table_prefix: str = "arcee",
         busy_timeout_ms: int = 30_000,
-        cache_size: int = 50_000,
+        cache_bytes: int = DecodeCache.DEFAULT_MAX_BYTES,
     ) -> None:
-        self.path = sqlite_path(path_or_url)
+        if path_or_url is None and engine is None:
+            msg = "SQLiteChatStore needs a database path (or an injected engine)"
+            raise ValueError(msg)
+        if path_or_url is not None:
+            self.path: str | None = sqlite_path(path_or_url)
+        else:
+            assert engine is not None
+            self.path = engine.url.database
         self.busy_timeout_ms = int(busy_timeout_ms)
-        super().__init__(
-            engine=engine,
-            async_engine=async_engine,
-            ttl=ttl,
-            table_prefix=table_prefix,
-            cache_size=cache_size,
-        )
+        super().__init__(engine=engine, ttl=ttl, table_prefix=table_prefix, cache_bytes=cache_bytes)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, table_prefix={self.table_prefix!r})"
@@ -102,13 +119,32 @@ class SQLiteChatStore(SQLChatStore):
     def _table_kwargs(self) -> dict[str, Any]:
         return {"sqlite_autoincrement": True}
 
-    def _write_lock(self, session_id: str) -> Executable:
+    def _write_prelude(self) -> list[Executable]:
         # SQLite has one writer per database: take the write lock before the first statement.
-        return _BEGIN_IMMEDIATE
+        return [_BEGIN_IMMEDIATE]
 
     def _ddl_prelude(self) -> list[Executable]:
-        # Check-then-create atomically across processes sharing the file.
+        # Check-then-migrate atomically across processes sharing the file.
         return [_BEGIN_IMMEDIATE]
+
+    def _now(self) -> Any:
+        return bindparam("now", type_=DateTime(timezone=True))
+
+    def _after(self, seconds_param: str) -> Any:
+        return bindparam(f"{seconds_param}_at", type_=DateTime(timezone=True))
+
+    def _timestamp_ddl(self) -> str:
+        return "DATETIME"
+
+    def _params(self, session_id: str, **values: Any) -> dict[str, Any]:
+        params = super()._params(session_id, **values)
+        for name in ("lease", "ttl"):
+            if name in params:
+                seconds = params[name]
+                params[f"{name}_at"] = (
+                    None if seconds is None else params["now"] + timedelta(seconds=seconds)
+                )
+        return params
 
     def _insert(self, table: Table) -> Any:
         return sqlite_insert(table)
@@ -117,16 +153,6 @@ class SQLiteChatStore(SQLChatStore):
         # hide_parameters: errors and logs never quote the conversation being written.
         engine = create_engine(f"sqlite:///{self.path}", hide_parameters=True)
         event.listen(engine, "connect", self._on_connect)
-        return engine
-
-    def _create_async_engine(self) -> AsyncEngine:
-        try:
-            import aiosqlite  # noqa: F401
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            # A base dependency: missing only from a broken install.
-            raise missing_extra("async SQLite", "aiosqlite", "sqlite") from exc
-        engine = create_async_engine(f"sqlite+aiosqlite:///{self.path}", hide_parameters=True)
-        event.listen(engine.sync_engine, "connect", self._on_connect)
         return engine
 
     def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:

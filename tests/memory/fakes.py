@@ -42,7 +42,6 @@ class ScriptedChatModel(BaseChatModel):
     fail_after_chunks: int | None = None
     """When streaming, raise after this many chunks."""
     delay: float = 0.0
-    context_window: int | None = None
     calls: int = 0
     lock: Any = Field(default_factory=threading.Lock)
 

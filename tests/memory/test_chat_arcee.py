@@ -16,7 +16,6 @@ from langchain_core.tools import tool
 
 from langchain_arcee.chat_models import ChatArcee
 from langchain_arcee.memory import RunnableWithMemory
-from langchain_arcee.memory.tokens import counts_tokens_offline
 from langchain_arcee.stores import ChatStore
 from tests.arcee_server import ArceeTestServer, Reply
 from tests.memory.conftest import cfg
@@ -120,7 +119,6 @@ def test_create_agent_with_chat_arcee_stores_whole_turn(
 
 def test_chat_arcee_token_counter_is_used(model: ChatArcee) -> None:
     chat = RunnableWithMemory(model, lambda session_id: None)  # type: ignore[arg-type,return-value]
-    assert counts_tokens_offline(model)
     message = AIMessage("hello", additional_kwargs={"reasoning_content": "x" * 400}, id="m1")
     assert chat._count(message) == model.get_num_tokens_from_messages([message])
 

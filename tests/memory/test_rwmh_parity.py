@@ -215,13 +215,13 @@ def test_same_stored_conversation_and_requests(
 def test_store_history_factory_takes_the_fast_path() -> None:
     store = InMemoryChatStore()
     calls: list[int | None] = []
-    original = store.load
+    original = store.try_begin_turn
 
-    def spy(session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+    def spy(session_id: str, token: str, *, last: int | None, lease_seconds: float) -> Any:
         calls.append(last)
-        return original(session_id, last=last)
+        return original(session_id, token, last=last, lease_seconds=lease_seconds)
 
-    store.load = spy  # type: ignore[method-assign]
+    store.try_begin_turn = spy  # type: ignore[method-assign]
     chat = RunnableWithMemory(ScriptedChatModel(), store.history, max_history_messages=50)
     chat.invoke("hi", {"configurable": {"session_id": "s"}})
-    assert calls == [51]  # a windowed read, not a full load
+    assert calls == [51]  # the store's turn protocol with a windowed read, not a full load

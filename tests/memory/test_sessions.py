@@ -7,12 +7,13 @@ import threading
 from typing import Any
 
 import pytest
+from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import ConfigurableFieldSpec
 
 from langchain_arcee.memory import RunnableWithMemory
 from langchain_arcee.memory.session import SESSION_LOCKS, SessionLock
-from langchain_arcee.stores import ChatStore, InMemoryChatStore
+from langchain_arcee.stores import ChatStore, InMemoryChatStore, SessionBusyError
 from tests.memory.conftest import cfg
 from tests.memory.fakes import ScriptedChatModel
 
@@ -171,7 +172,10 @@ async def test_different_sessions_run_in_parallel() -> None:
 
 
 def test_lock_registry_is_weak() -> None:
-    chat = RunnableWithMemory(ScriptedChatModel(), InMemoryChatStore())
+    histories: dict[str, InMemoryChatMessageHistory] = {}
+    chat = RunnableWithMemory(
+        ScriptedChatModel(), lambda sid: histories.setdefault(sid, InMemoryChatMessageHistory())
+    )
     before = len(SESSION_LOCKS)
     for i in range(50):
         chat.invoke("hi", cfg(f"weak-{i}"))
@@ -179,29 +183,27 @@ def test_lock_registry_is_weak() -> None:
 
 
 async def test_cancelled_waiter_does_not_leak_the_lock() -> None:
-    lock = SessionLock()
-    entered = asyncio.Event()
-    release = asyncio.Event()
-
-    async def holder() -> None:
-        async with lock.ahold():
-            entered.set()
-            await release.wait()
-
-    async def waiter() -> None:
-        async with lock.ahold():
-            pass
-
-    task = asyncio.create_task(holder())
-    await entered.wait()
-    waiting = asyncio.create_task(waiter())
+    lock = SessionLock("s")
+    await lock.aacquire(1.0)
+    waiting = asyncio.create_task(lock.aacquire(5.0))
     await asyncio.sleep(0.01)
     waiting.cancel()
-    release.set()
-    await task
+    lock.release()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    async with lock.ahold():  # still acquirable
-        pass
-    with lock.hold():
-        pass
+    await lock.aacquire(0.1)  # still acquirable
+    lock.release()
+    lock.acquire(0.1)
+    lock.release()
+
+
+async def test_generic_history_lock_times_out_with_session_busy() -> None:
+    lock = SessionLock("busy-session")
+    lock.acquire(0.1)
+    try:
+        with pytest.raises(SessionBusyError, match="busy-session"):
+            lock.acquire(0.05)
+        with pytest.raises(SessionBusyError):
+            await lock.aacquire(0.05)
+    finally:
+        lock.release()

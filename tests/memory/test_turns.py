@@ -31,7 +31,9 @@ def test_invoke_stores_turn_and_sends_history(store: ChatStore) -> None:
     assert model.requests[1][1].additional_kwargs["reasoning_content"] == "greet"
     stored = store.load("s1")
     assert roles(stored) == ["HumanMessage", "AIMessage"] * 2
-    assert all(m.id for m in stored)
+    # stored exactly as given (as RWMH does): the caller's messages get no id added
+    assert [m.id for m in stored[0::2]] == [None, None]
+    assert all(m.id for m in stored[1::2])  # the model's replies carry their own
 
 
 @pytest.mark.parametrize(
@@ -130,11 +132,11 @@ async def test_failed_runnable_async_stores_nothing() -> None:
 
 
 class FailingStore(InMemoryChatStore):
-    def append(self, session_id, messages):  # type: ignore[no-untyped-def]
-        raise StoreError(f"disk full for {session_id}")
+    def commit_turn(self, lease, messages):  # type: ignore[no-untyped-def]
+        raise StoreError(f"disk full for {lease.session_id}")
 
-    async def aappend(self, session_id, messages):  # type: ignore[no-untyped-def]
-        raise StoreError(f"disk full for {session_id}")
+    async def acommit_turn(self, lease, messages):  # type: ignore[no-untyped-def]
+        raise StoreError(f"disk full for {lease.session_id}")
 
 
 def test_failed_store_write_raises_to_caller() -> None:
@@ -158,9 +160,9 @@ def test_one_atomic_append_per_turn() -> None:
     calls: list[int] = []
 
     class CountingStore(InMemoryChatStore):
-        def append(self, session_id, messages):  # type: ignore[no-untyped-def]
+        def commit_turn(self, lease, messages):  # type: ignore[no-untyped-def]
             calls.append(len(messages))
-            super().append(session_id, messages)
+            super().commit_turn(lease, messages)
 
     tool_loop = ScriptedChatModel(replies=["x"]) | (lambda m: [m, AIMessage("y")])
     RunnableWithMemory(tool_loop, CountingStore()).invoke("hi", cfg())
@@ -321,21 +323,21 @@ class SpyStore(InMemoryChatStore):
         super().__init__(max_messages_per_session=None)
         self.calls: list[tuple[str, int | None]] = []
 
-    def load(self, session_id, *, last=None):  # type: ignore[no-untyped-def]
-        self.calls.append(("load", last))
-        return super().load(session_id, last=last)
+    def try_begin_turn(self, session_id, token, *, last, lease_seconds):  # type: ignore[no-untyped-def]
+        self.calls.append(("begin", last))
+        return super().try_begin_turn(session_id, token, last=last, lease_seconds=lease_seconds)
 
-    async def aload(self, session_id, *, last=None):  # type: ignore[no-untyped-def]
-        self.calls.append(("aload", last))
-        return super().load(session_id, last=last)
+    async def atry_begin_turn(self, session_id, token, *, last, lease_seconds):  # type: ignore[no-untyped-def]
+        self.calls.append(("abegin", last))
+        return super().try_begin_turn(session_id, token, last=last, lease_seconds=lease_seconds)
 
-    def append(self, session_id, messages):  # type: ignore[no-untyped-def]
-        self.calls.append(("append", len(messages)))
-        super().append(session_id, messages)
+    def commit_turn(self, lease, messages):  # type: ignore[no-untyped-def]
+        self.calls.append(("commit", len(messages)))
+        super().commit_turn(lease, messages)
 
-    async def aappend(self, session_id, messages):  # type: ignore[no-untyped-def]
-        self.calls.append(("aappend", len(messages)))
-        super().append(session_id, messages)
+    async def acommit_turn(self, lease, messages):  # type: ignore[no-untyped-def]
+        self.calls.append(("acommit", len(messages)))
+        super().commit_turn(lease, messages)
 
 
 async def test_async_paths_do_only_async_io() -> None:
@@ -343,7 +345,7 @@ async def test_async_paths_do_only_async_io() -> None:
     chat = RunnableWithMemory(ScriptedChatModel(), store, max_history_messages=100)
     await chat.ainvoke("hi", cfg())
     [c async for c in chat.astream("hi", cfg())]
-    assert store.calls == [("aload", 101), ("aappend", 2)] * 2
+    assert store.calls == [("abegin", 101), ("acommit", 2)] * 2
 
 
 def test_reads_do_not_grow_with_stored_length() -> None:
@@ -352,7 +354,7 @@ def test_reads_do_not_grow_with_stored_length() -> None:
     store.calls.clear()
     chat = RunnableWithMemory(ScriptedChatModel(), store, max_history_messages=1000)
     chat.invoke("hi", cfg())
-    assert [c for c in store.calls if c[0] == "load"] == [("load", 1001)]
+    assert [c for c in store.calls if c[0] == "begin"] == [("begin", 1001)]
 
 
 def test_message_like_inputs_are_accepted() -> None:

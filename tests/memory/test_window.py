@@ -233,7 +233,7 @@ def test_adapter_raises_when_input_exceeds_window() -> None:
 
 
 def test_context_window_discovered_from_nested_model() -> None:
-    model = ScriptedChatModel(context_window=1234)
+    model = ScriptedChatModel(profile={"max_input_tokens": 1234})
     chain = (lambda x: x) | model.bind(stop=["x"])
     assert find_chat_model(chain) is model
     chat = RunnableWithMemory(chain, InMemoryChatStore())

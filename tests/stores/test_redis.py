@@ -28,9 +28,11 @@ async def test_keys_cannot_collide_and_clients_are_injectable(redis_url: str) ->
         for n, session_id in enumerate(ids):
             await store.aappend(session_id, [HumanMessage(str(n))])
         assert [store.load(i)[0].content for i in ids] == [str(n) for n in range(len(ids))]
-        # Only this store's keys exist: one list per session and the index.
+        # Only this store's keys exist: per session a list and a version hash; the index and
+        # the layout version (no lease is left behind by plain appends).
         stored = set(client.scan_iter(match=f"{prefix}*"))
-        assert stored == keys | {store.index_key}
+        versions = {k.replace(b":m:", b":v:", 1) for k in keys}
+        assert stored == keys | versions | {store.index_key, store.schema_key}
         await store.aclose()
         assert client.ping() and await async_client.ping()  # injected clients left open
     finally:

@@ -490,3 +490,23 @@ def test_structured_output_json_schema_is_opt_in(
     response_format = arcee_server.last_request.body["response_format"]
     assert response_format["type"] == "json_schema"
     assert response_format["json_schema"]["name"] == "Person"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_field_none_sends_no_reasoning(
+    arcee_server: ArceeTestServer, stream: bool
+) -> None:
+    """For OpenAI-compatible servers that reject unknown message fields."""
+    llm = ChatArcee(api_key=KEY, base_url=arcee_server.base_url, reasoning_field=None)
+    history = [
+        HumanMessage("a"),
+        AIMessage("b", additional_kwargs={"reasoning_content": "r"}),
+        AIMessage([{"type": "reasoning", "reasoning": "r2"}, {"type": "text", "text": "c"}]),
+        HumanMessage("d"),
+    ]
+    reply = llm.invoke(history) if not stream else sum(llm.stream(history), AIMessageChunk(""))
+    sent = arcee_server.last_request.body["messages"]
+    assert sent[1] == {"role": "assistant", "content": "b"}
+    assert sent[2] == {"role": "assistant", "content": "c"}
+    assert not any(key.startswith("reasoning") for message in sent for key in message)
+    assert reply.additional_kwargs["reasoning_content"]  # reasoning is still read from replies
