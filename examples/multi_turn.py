@@ -9,7 +9,7 @@ Run it:
 
 * with ``ARCEE_API_KEY`` set, it calls Arcee (``ARCEE_BASE_URL`` points it elsewhere);
 * without a key, it replays ``cassettes/examples/multi_turn.yaml`` (needs vcrpy:
-  ``pip install "langchain-arcee[examples]"``), run from a checkout of the repository.
+  ``pip install -e ".[examples]"``), run from a checkout of the repository.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 URLs come from ``ARCEE_EXAMPLE_POSTGRES_URL`` and ``ARCEE_EXAMPLE_REDIS_URL`` (default: the
 local servers). Each backend gets a fresh session, two turns, and the session is deleted at the
-end. Needs ``pip install "langchain-arcee[postgres,redis]"`` and ``ARCEE_API_KEY``
+end. Needs ``pip install -e ".[postgres,redis]"`` (from a checkout) and ``ARCEE_API_KEY``
 (``ARCEE_BASE_URL`` points it at another server).
 """
 

@@ -74,38 +74,205 @@ def _choice_messages(response: dict[str, Any] | openai.BaseModel) -> list[dict[s
 
 
 class ChatArcee(BaseChatOpenAI):
-    r"""Arcee AI chat models (Trinity and the others served by Arcee's API).
+    r"""Arcee AI chat models (Trinity and every other model served by Arcee's API).
 
-    Speaks Arcee's ``/chat/completions`` contract exactly: reasoning is read from responses
-    (``reasoning_content`` or ``reasoning``) into ``additional_kwargs["reasoning_content"]`` and
-    sent back on every later assistant message; assistant ``content`` is never null; tool calls
-    keep their ids; streams report usage. Requests are posted without the openai SDK's slow
-    typed transform, so long conversations stay cheap.
+    Speaks Arcee's OpenAI-compatible ``/chat/completions`` contract exactly: reasoning is read
+    from responses (``reasoning_content``, or ``reasoning`` from a self-hosted vLLM) into
+    ``additional_kwargs["reasoning_content"]`` and sent back on every later assistant message,
+    as Arcee requires; assistant ``content`` is never null; tool calls keep their ids; streams
+    report token usage. Requests are posted without the openai SDK's slow typed transform, so
+    long conversations stay cheap. See [Arcee's API docs](https://docs.arcee.ai) for the models.
 
     Setup:
-        ``pip install langchain-arcee`` and ``export ARCEE_API_KEY=...``.
+        Install `langchain-arcee` and set the environment variable `ARCEE_API_KEY`
+        (`ARCEEAI_API_KEY` is read too).
 
-    Key init args:
-        model: Model id (default ``"trinity-large-thinking"``); any id Arcee serves works.
-        api_key: Key; defaults to ``ARCEE_API_KEY`` (or ``ARCEEAI_API_KEY``).
-        base_url: API base; defaults to ``ARCEE_API_BASE`` / ``ARCEE_BASE_URL`` or
-            ``https://api.arcee.ai/api/v1`` (point it at a self-hosted vLLM, too).
-        reasoning_field: Field that carries reasoning back: ``"reasoning_content"`` (hosted
-            Arcee), ``"reasoning"`` (self-hosted vLLM), ``"both"``, or ``None`` to send no
-            reasoning back (servers that reject unknown fields; thinking models lose their
-            earlier reasoning then).
-        context_window: Context window in tokens (defaults from the known-model table).
-        temperature, max_tokens, timeout, max_retries, stop: As in ``ChatOpenAI``.
+        ```bash
+        pip install -e .  # from a checkout; the package is not on PyPI yet
+        export ARCEE_API_KEY="your-api-key"
+        ```
 
-    Example:
-        .. code-block:: python
+    Key init args — completion params:
+        model:
+            Model id, default `'trinity-large-thinking'`. Any id Arcee serves works
+            (`'trinity-mini'`, `'deepseek/...'`): the catalogue churns, nothing is a closed list.
+        temperature:
+            Sampling temperature.
+        max_tokens:
+            Max number of tokens to generate (reasoning included).
+        reasoning_field:
+            Request field that carries earlier reasoning back: `'reasoning_content'` (Arcee's
+            API, the default), `'reasoning'` (self-hosted vLLM), `'both'`, or `None` to send no
+            reasoning back (for servers that reject unknown fields; thinking models then lose
+            their earlier reasoning).
+        context_window:
+            Context window in tokens (default: from the known-model table; 32,768 for an
+            unknown id; `refresh_context_window()` reads it from `GET /models`).
 
-            from langchain_arcee import ChatArcee
+    Key init args — client params:
+        api_key:
+            Arcee API key. If not passed, read from `ARCEE_API_KEY` (or `ARCEEAI_API_KEY`).
+        base_url:
+            API base, default `https://api.arcee.ai/api/v1` (or `ARCEE_API_BASE` /
+            `ARCEE_BASE_URL`); any OpenAI-compatible server, e.g. a self-hosted vLLM.
+        timeout:
+            Request timeout in seconds (default 300: thinking models can reason for minutes).
+        max_retries:
+            Retries on 408/409/429/5xx and connection errors (default 2); never on 4xx.
 
-            llm = ChatArcee()
-            msg = llm.invoke("What is a small language model?")
-            msg.additional_kwargs["reasoning_content"]  # the model's thinking
-            msg.content  # the answer
+    See the class attributes for the full list of init args.
+
+    Instantiate:
+        ```python
+        from langchain_arcee import ChatArcee
+
+        model = ChatArcee(
+            model="trinity-large-thinking",
+            temperature=0.6,
+            max_tokens=None,
+            max_retries=2,
+            # api_key="...",
+            # base_url="...",
+            # other params...
+        )
+        ```
+
+    Invoke:
+        ```python
+        messages = [
+            ("system", "You are a helpful translator. Translate the user sentence to French."),
+            ("human", "I love programming."),
+        ]
+        ai_msg = model.invoke(messages)
+        ai_msg.content  # the answer
+        ```
+
+    Stream:
+        Reasoning and answer arrive as separate deltas:
+
+        ```python
+        for chunk in model.stream(messages):
+            print(chunk.additional_kwargs.get("reasoning_content", ""), end="")  # thinking
+            print(chunk.text, end="")  # answer
+        ```
+
+        Chunks add up to one message, with the whole reasoning and the usage:
+
+        ```python
+        stream = model.stream(messages)
+        full = next(stream)
+        for chunk in stream:
+            full += chunk
+        full.content, full.additional_kwargs["reasoning_content"], full.usage_metadata
+        ```
+
+    Async:
+        One model serves several event loops (it keeps one HTTP client per loop).
+
+        ```python
+        await model.ainvoke(messages)
+
+        # stream:
+        async for chunk in model.astream(messages):
+            print(chunk.text, end="")
+
+        # batch:
+        await model.abatch([messages, messages])
+        ```
+
+    Tool calling:
+        ```python
+        from pydantic import BaseModel, Field
+
+
+        class GetWeather(BaseModel):
+            '''Get the current weather in a given location'''
+
+            location: str = Field(..., description="The city, e.g. Paris")
+
+
+        model_with_tools = model.bind_tools([GetWeather])
+        ai_msg = model_with_tools.invoke("What is the weather like in Paris?")
+        ai_msg.tool_calls  # [{"name": "GetWeather", "args": {"location": "Paris"}, "id": ...}]
+        ```
+
+        Send the results back as `ToolMessage`s paired by `tool_call_id`; the call's reasoning
+        goes back with it:
+
+        ```python
+        from langchain_core.messages import ToolMessage
+
+        call = ai_msg.tool_calls[0]
+        result = ToolMessage("Sunny, 24 °C", tool_call_id=call["id"])
+        model_with_tools.invoke(["What is the weather like in Paris?", ai_msg, result])
+        ```
+
+    Structured output:
+        The default method is function calling (Arcee documents tool calling);
+        `method="json_mode"` sends `response_format: {"type": "json_object"}` (describe the
+        shape in the prompt); `method="json_schema"` is opt-in (not documented by Arcee).
+
+        ```python
+        class Joke(BaseModel):
+            '''Joke to tell user.'''
+
+            setup: str = Field(description="The setup of the joke")
+            punchline: str = Field(description="The punchline to the joke")
+            rating: int = Field(description="How funny the joke is, from 1 to 10")
+
+
+        structured_model = model.with_structured_output(Joke)
+        joke = structured_model.invoke("Tell me a joke about cats")
+        joke.setup, joke.punchline
+        ```
+
+    Reasoning:
+        Thinking models (Trinity) return their reasoning apart from the answer, in
+        `additional_kwargs["reasoning_content"]` and as a reasoning content block:
+
+        ```python
+        ai_msg = model.invoke("What is a small language model?")
+        ai_msg.additional_kwargs["reasoning_content"]  # the model's thinking
+        ai_msg.content_blocks[0]["type"]  # "reasoning"
+        ```
+
+        Arcee requires every earlier turn's reasoning to be sent back: passing the
+        `AIMessage` in the next request's history does it. For a self-hosted vLLM, which reads
+        the field `reasoning`, set `reasoning_field`:
+
+        ```python
+        follow_up = model.invoke(["What is a small language model?", ai_msg, "Give an example."])
+        vllm_model = ChatArcee(base_url=model.openai_api_base, reasoning_field="reasoning")
+        ```
+
+    Token usage:
+        ```python
+        ai_msg = model.invoke(messages)
+        ai_msg.usage_metadata
+        ```
+
+        ```txt
+        {"input_tokens": 28, "output_tokens": 40, "total_tokens": 68,
+         "output_token_details": {"reasoning": 31}}
+        ```
+
+        Streams report usage too (`stream_usage=True` by default; a server that sends no
+        usage chunk is tolerated): see `full.usage_metadata` above.
+
+    Response metadata:
+        ```python
+        ai_msg = model.invoke(messages)
+        ai_msg.response_metadata  # model_name, finish_reason, model_provider, ...
+        ```
+
+        ```txt
+        {"model_name": "trinity-large-thinking", "finish_reason": "stop",
+         "model_provider": "arcee", "token_usage": {...}, "id": "chatcmpl-..."}
+        ```
+
+    Memory:
+        `model.with_memory(store)` resends the prior turns (with their reasoning, tool calls
+        and tool results) and stores each new turn: see `langchain_arcee.RunnableWithMemory`.
     """
 
     model_config = ConfigDict(populate_by_name=True)

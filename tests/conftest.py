@@ -121,3 +121,21 @@ def redis_url() -> str:
 # ============================================================================================
 # End of service fixtures
 # ============================================================================================
+
+
+# ============================================================================================
+# Benchmark fixture stand-in (pytest-benchmark and pytest-codspeed are disabled in addopts)
+# ============================================================================================
+
+
+@pytest.fixture
+def benchmark() -> Callable[..., object]:
+    """Run the callable once: langchain-tests' ``test_init_time`` stays a smoke test.
+
+    Timings belong in ``benchmarks/`` (ratios measured in one run), not in the test output.
+    """
+
+    def run(func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        return func(*args, **kwargs)
+
+    return run

@@ -64,6 +64,14 @@ def test_memory_overhead_runs(tmp_path: Path) -> None:
         assert plot.stat().st_size > 0
 
 
+def test_cli_startup_runs() -> None:
+    out = run_module("benchmarks.cli_startup", "--repeat", "1")
+    assert "[1] arcee-chat --help: " in out
+    assert "[1] arcee-chat --bogus (argument error): " in out
+    assert "[2] one-shot overhead beyond import langchain_openai: " in out
+    assert "[3] the same with --store memory://" in out
+
+
 def test_token_estimate_runs() -> None:
     out = run_module("benchmarks.token_estimate", "--repeat", "1", "--messages", "200")
     assert "approximate_token_count/count_tokens_approximately = " in out

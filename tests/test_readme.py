@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
-import warnings
 from pathlib import Path
 
 import pytest
 
 from tests.arcee_server import ArceeTestServer, Reply
+from tests.doc_blocks import collect_leftovers, python_blocks, run_blocks
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def readme_blocks() -> list[str]:
-    return BLOCK.findall(README.read_text(encoding="utf-8"))
+    return python_blocks(README.read_text(encoding="utf-8"))
 
 
 def test_readme_has_python_examples() -> None:
@@ -38,12 +36,6 @@ def test_readme_python_blocks_run(
         return None
 
     arcee_server.set_responder(responder)
-    namespace: dict[str, object] = {"__name__": "readme"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the README's code must not warn (deprecations included)
-        for index, block in enumerate(readme_blocks()):
-            try:
-                exec(compile(block, f"README.md python block {index}", "exec"), namespace)
-            except Exception as exc:  # pragma: no cover - the message names the block
-                pytest.fail(f"README python block {index} failed: {exc!r}\n{block}")
+    run_blocks(readme_blocks(), "README.md")
     assert arcee_server.count("chat") > 10
+    collect_leftovers()

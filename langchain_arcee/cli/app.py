@@ -1,49 +1,44 @@
-"""``arcee-chat``: argument parsing, the chat loop and one-shot mode.
+"""``arcee-chat``: arguments and dispatch.
 
-The CLI sits on top of the package: ``ChatArcee`` streams the replies, ``RunnableWithMemory``
-injects the stored history and stores each finished turn, and a ``ChatStore`` (SQLite in the
-user's data dir by default) keeps the conversations between runs.
+This module is deliberately light: it imports only the standard library, ``platformdirs`` and
+the catalogue's constants, so ``--help`` and argument errors answer at once. The chat itself
+(:mod:`langchain_arcee.cli.chat`: openai, LangChain, the stores) and the ``sessions``
+subcommand (:mod:`langchain_arcee.cli.sessions`) are imported only once they are needed.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-import openai
 import platformdirs
-from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import ValidationError
 
-from langchain_arcee.catalog import API_KEY_ENV_VARS, DEFAULT_MODEL, resolve_api_key
-from langchain_arcee.chat_models import ChatArcee
-from langchain_arcee.cli.commands import ChatState, run_command
-from langchain_arcee.cli.render import ReplyPrinter, one_line
-from langchain_arcee.memory import RunnableWithMemory
-from langchain_arcee.messages import reasoning_of
+from langchain_arcee.catalog import (
+    API_KEY_ENV_VARS,
+    DEFAULT_MODEL,
+    resolve_api_key,
+    resolve_base_url,
+)
 from langchain_arcee.redaction import redact_url
-from langchain_arcee.stores.base import ChatStore, StoreError
-from langchain_arcee.stores.factory import store_from_url
+
+if TYPE_CHECKING:
+    from langchain_arcee.stores.base import ChatStore
 
 PROG = "arcee-chat"
 HOME_ENV_VAR = "ARCEE_CHAT_HOME"
 """Directory of the default conversation database (default: the user's data dir)."""
 STORE_FILE_NAME = "chats.db"
+SESSIONS_COMMAND = "sessions"
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-NOT_SAVED = "this turn was not saved"
 
 
 class UsageError(Exception):
@@ -56,14 +51,25 @@ def default_store_path() -> Path:
     return Path(home).expanduser() / STORE_FILE_NAME
 
 
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--store`` option, shared by the chat and the ``sessions`` subcommand."""
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="SQLite file path, postgresql://... or redis://... URL (default: a SQLite file "
+        "in the user's data dir)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command line parser."""
+    """The command line parser of the chat."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Chat with Arcee AI models; conversations are kept between runs.",
         epilog=(
-            "In the chat, /help lists the commands. Needs ARCEE_API_KEY. Conversations are "
-            f"stored in {default_store_path()} unless --store (or ${HOME_ENV_VAR}) says otherwise."
+            f"Manage stored conversations with '{PROG} {SESSIONS_COMMAND} --help'. In the chat, "
+            "/help lists the commands. Needs ARCEE_API_KEY. Conversations are stored in "
+            f"{default_store_path()} unless --store (or ${HOME_ENV_VAR}) says otherwise."
         ),
     )
     parser.add_argument("-m", "--message", help="ask one question, print the answer and exit")
@@ -86,15 +92,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-reasoning", action="store_true", help="do not show the model's reasoning"
     )
     parser.add_argument(
-        "--store",
-        default=None,
-        help="SQLite file path, postgresql://... or redis://... URL (default: a SQLite file "
-        "in the user's data dir)",
+        "--plain",
+        action="store_true",
+        help="plain text output: no Markdown rendering, colors or spinner (automatic when "
+        "the output is not a terminal)",
     )
+    parser.add_argument(
+        "--multiline",
+        action="store_true",
+        help="every message may span several lines; end it with a line holding only /end",
+    )
+    add_store_argument(parser)
     return parser
 
 
-# ---- building blocks -----------------------------------------------------------------------
+def check_base_url(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL.
+
+    Raises:
+        UsageError: Otherwise, before anything is sent (no retries against a non-URL).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        msg = (
+            f"the API base URL {redact_url(url)!r} (--base-url or ARCEE_BASE_URL) is not an "
+            "http(s) URL, "
+            "e.g. https://api.arcee.ai/api/v1"
+        )
+        raise UsageError(msg)
+    return url
 
 
 def open_store(spec: str | None) -> ChatStore:
@@ -103,6 +129,9 @@ def open_store(spec: str | None) -> ChatStore:
     Raises:
         UsageError: If the store cannot be opened (unknown URL, missing driver, bad path).
     """
+    from langchain_arcee.cli.errors import one_line
+    from langchain_arcee.stores.factory import store_from_url
+
     target: str | Path
     if spec:
         target = spec
@@ -123,192 +152,8 @@ def open_store(spec: str | None) -> ChatStore:
         raise UsageError(msg) from exc
 
 
-def build_model(args: argparse.Namespace, api_key: str) -> ChatArcee:
-    """The ``ChatArcee`` the flags describe.
-
-    Raises:
-        UsageError: If the flags do not make a valid model.
-    """
-    options: dict[str, Any] = {"api_key": api_key, "reasoning_field": args.reasoning_field}
-    if args.model:
-        options["model"] = args.model
-    if args.base_url:
-        options["base_url"] = args.base_url
-    try:
-        return ChatArcee(**options)
-    except ValidationError as exc:
-        errors = exc.errors()
-        raise UsageError(str(errors[0]["msg"]) if errors else one_line(exc)) from exc
-
-
-def build_chat(
-    model: Runnable[Any, Any], store: ChatStore, system: str | None
-) -> Runnable[Any, Any]:
-    """The model with memory, and the system prompt (if any) in front of every request.
-
-    The system prompt is part of the chain, not of the turn's input: it is sent at the top of
-    every request but never written to the store. The stored conversation stays the dialogue
-    alone (no copy of the system message per turn, nothing stale if ``--system`` changes
-    between runs), and ``/history`` and ``/export`` show exactly what was said.
-    """
-    prompt = ChatPromptTemplate(
-        [
-            # A message object, not a ("system", text) template: braces in the text stay literal.
-            *([SystemMessage(system)] if system else []),
-            MessagesPlaceholder("history"),
-            MessagesPlaceholder("input"),
-        ]
-    )
-    return RunnableWithMemory(
-        prompt | model, store, input_messages_key="input", history_messages_key="history"
-    )
-
-
-def describe_error(error: BaseException, base_url: str) -> str:
-    """One line explaining a failed turn (API, network or store error)."""
-    if isinstance(error, openai.APITimeoutError):
-        return f"request to {base_url} timed out"
-    if isinstance(error, openai.APIConnectionError):
-        cause = error.__cause__
-        return f"cannot reach {base_url}: {one_line(cause) if cause else one_line(error)}"
-    if isinstance(error, openai.APIError):
-        return one_line(error)  # ChatArcee's errors read "Arcee API error 402: ..."
-    if isinstance(error, StoreError):
-        return f"store error: {one_line(error)}"
-    return f"{type(error).__name__}: {one_line(error)}"
-
-
-# ---- one turn ------------------------------------------------------------------------------
-
-
-@dataclass
-class Chat:
-    """A running chat: the runnable with memory, its state, and where output goes.
-
-    Attributes:
-        runnable: The model chain wrapped with memory.
-        state: The store and current session.
-        base_url: The API base (for error messages).
-        err: Where errors go.
-    """
-
-    runnable: Runnable[Any, Any]
-    state: ChatState
-    base_url: str
-    err: TextIO
-
-    def error(self, text: str) -> None:
-        """Write one error line."""
-        self.err.write(f"{PROG}: {text}\n")
-        self.err.flush()
-
-    def stream_turn(self, text: str, printer: ReplyPrinter) -> None:
-        """Send one user message and print the reply as it streams.
-
-        The turn is stored by the memory adapter only when the stream completes; an error or
-        an interrupt (``KeyboardInterrupt`` propagates) leaves the session as it was.
-        """
-        config: RunnableConfig = {"configurable": {"session_id": self.state.session_id}}
-        stream = self.runnable.stream({"input": [HumanMessage(text)]}, config)
-        try:
-            for chunk in stream:
-                printer.reasoning(reasoning_of(chunk) or "")
-                printer.answer(chunk.text)
-        finally:
-            printer.finish()
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()  # an abandoned stream is closed now: the adapter stores nothing
-
-    def turn(self, text: str, printer: ReplyPrinter) -> bool:
-        """Run one turn, reporting any failure in one line.
-
-        Returns:
-            Whether the turn succeeded (and was stored).
-
-        Raises:
-            KeyboardInterrupt: If interrupted; the turn is then not stored.
-        """
-        try:
-            self.stream_turn(text, printer)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:
-            if os.environ.get("ARCEE_CHAT_DEBUG"):
-                raise
-            self.error(f"{describe_error(exc, self.base_url)} ({NOT_SAVED})")
-            return False
-        return True
-
-
-# ---- modes ---------------------------------------------------------------------------------
-
-
-def run_one_shot(chat: Chat, text: str, show_reasoning: bool) -> int:
-    """Answer one question on stdout (reasoning on stderr, or hidden) and store the turn."""
-    printer = ReplyPrinter(sys.stdout, sys.stderr if show_reasoning else None, label_answer=False)
-    try:
-        return EXIT_OK if chat.turn(text, printer) else EXIT_ERROR
-    except KeyboardInterrupt:
-        chat.error(f"interrupted ({NOT_SAVED})")
-        return EXIT_INTERRUPTED
-
-
-def _enable_line_editing() -> None:
-    # Imported for its side effect: input() gets line editing and history.
-    with contextlib.suppress(ImportError):  # Windows has no readline
-        import readline  # noqa: F401
-
-
-def run_interactive(chat: Chat, model_name: str, show_reasoning: bool) -> int:
-    """The chat loop: read a line, run a command or a turn, until /quit, Ctrl-D or Ctrl-C."""
-    state = chat.state
-    if sys.stdin.isatty():
-        _enable_line_editing()
-    stored = state.store.count(state.session_id)
-    resumed = f", {stored} messages stored" if stored else ""
-    state.say(f"{PROG}: model {model_name}, session {state.session_id!r}{resumed}. /help for help.")
-    while True:
-        try:
-            line = input("you> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            state.say("")
-            return EXIT_OK
-        if not line:
-            continue
-        if line.startswith("/"):
-            try:
-                if not run_command(state, line):
-                    return EXIT_OK
-            except StoreError as exc:
-                chat.error(describe_error(exc, chat.base_url))
-            continue
-        printer = ReplyPrinter(sys.stdout, sys.stdout if show_reasoning else None)
-        before = state.store.count(state.session_id)
-        try:
-            chat.turn(line, printer)
-        except KeyboardInterrupt:
-            saved = state.store.count(state.session_id) > before
-            state.say(
-                "[reply stopped; the turn was saved]" if saved else f"[reply stopped; {NOT_SAVED}]"
-            )
-
-
-def _question_from_args(args: argparse.Namespace) -> str | None:
-    """The one-shot question: ``-m``, else piped stdin; ``None`` means interactive."""
-    if args.message is not None:
-        text: str = args.message
-    elif not sys.stdin.isatty():
-        text = sys.stdin.read()
-    else:
-        return None
-    if not text.strip():
-        raise UsageError("no question given (empty -m or empty standard input)")
-    return text.strip()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``arcee-chat``.
+    """Run ``arcee-chat`` (or ``arcee-chat sessions ...``).
 
     Args:
         argv: Arguments (default: ``sys.argv[1:]``).
@@ -317,7 +162,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code: 0 on success, 1 when a turn failed, 2 for usage errors (such as a missing
         API key), 130 when a one-shot reply was interrupted.
     """
-    args = build_parser().parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == [SESSIONS_COMMAND]:
+        from langchain_arcee.cli.sessions import main as sessions_main
+
+        return sessions_main(args_list[1:])
+    args = build_parser().parse_args(args_list)
+    try:
+        check_base_url(resolve_base_url(args.base_url))
+    except UsageError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return EXIT_USAGE
     api_key = resolve_api_key()
     if not api_key:
         sys.stderr.write(
@@ -325,27 +180,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({' or '.join(API_KEY_ENV_VARS[1:])} is also read)\n"
         )
         return EXIT_USAGE
-    store: ChatStore | None = None
-    try:
-        question = _question_from_args(args)
-        model = build_model(args, api_key)
-        store = open_store(args.store)
-        show_reasoning = not args.no_reasoning
-        state = ChatState(store, args.session, sys.stdout, show_reasoning=show_reasoning)
-        base_url = redact_url(model.openai_api_base)  # shown in errors: credentials hidden
-        chat = Chat(build_chat(model, store, args.system), state, base_url, sys.stderr)
-        if question is not None:
-            return run_one_shot(chat, question, show_reasoning)
-        return run_interactive(chat, model.model_name, show_reasoning)
-    except UsageError as exc:
-        sys.stderr.write(f"{PROG}: {exc}\n")
-        return EXIT_USAGE
-    except StoreError as exc:
-        sys.stderr.write(f"{PROG}: store error: {one_line(exc)}\n")
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        sys.stderr.write("\n")
-        return EXIT_INTERRUPTED
-    finally:
-        if store is not None:
-            store.close()
+    from langchain_arcee.cli.chat import run
+
+    return run(args, api_key)

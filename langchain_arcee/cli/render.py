@@ -1,7 +1,8 @@
-"""Terminal output of ``arcee-chat``: streamed replies, history listings and exports.
+"""Plain output of ``arcee-chat``: streamed replies, history listings and exports.
 
-Reasoning is always kept apart from the answer: dimmed with ANSI escapes on a terminal,
-labeled plainly (``[reasoning]`` / ``[answer]``) when the output is a file or a pipe.
+Reasoning is always kept apart from the answer: labeled plainly (``[reasoning]`` /
+``[answer]``) when the output is a file, a pipe or ``--plain``. On a terminal the chat uses
+:mod:`langchain_arcee.cli.terminal` instead (Markdown, a waiting indicator, labeled panels).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TextIO
+from typing import Literal, Protocol, TextIO
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
@@ -30,12 +31,23 @@ def is_tty(stream: TextIO) -> bool:
         return False
 
 
-def one_line(error: BaseException) -> str:
-    """An exception's message on one line (the first non-empty line, or its type's name)."""
-    for line in str(error).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(error).__name__
+class ReplyView(Protocol):
+    """Where one streamed reply is shown (plain text, or a rich terminal view)."""
+
+    def waiting(self) -> None:
+        """The request was sent: show that the model is working, until the first token."""
+
+    def reasoning(self, text: str) -> None:
+        """Show a piece of reasoning."""
+
+    def answer(self, text: str) -> None:
+        """Show a piece of the answer."""
+
+    def finish(self) -> None:
+        """End the reply (also after an error or an interrupt)."""
+
+    def note(self, text: str) -> None:
+        """A line after the reply (e.g. its token usage)."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +61,9 @@ class Style:
     color: bool
 
     @classmethod
-    def for_stream(cls, stream: TextIO) -> Style:
-        """ANSI styling on a terminal, plain text elsewhere."""
-        return cls(color=is_tty(stream))
+    def for_stream(cls, stream: TextIO | None, *, plain: bool = False) -> Style:
+        """ANSI styling on a terminal (unless ``plain``), plain text elsewhere."""
+        return cls(color=stream is not None and not plain and is_tty(stream))
 
     def dim(self, text: str) -> str:
         """``text`` dimmed (unchanged without color)."""
@@ -70,15 +82,21 @@ class ReplyPrinter:
         reasoning_out: Where the reasoning goes; ``None`` hides it.
         label_answer: Write an ``[answer]`` label before the answer when reasoning was shown
             without color (so a plain-text reader can tell them apart).
+        plain: Never use ANSI escapes, even on a terminal (``--plain``).
     """
 
     def __init__(
-        self, answer_out: TextIO, reasoning_out: TextIO | None, *, label_answer: bool = True
+        self,
+        answer_out: TextIO,
+        reasoning_out: TextIO | None,
+        *,
+        label_answer: bool = True,
+        plain: bool = False,
     ) -> None:
         self.answer_out = answer_out
         self.reasoning_out = reasoning_out
         self.label_answer = label_answer
-        self._reasoning_style = Style.for_stream(reasoning_out) if reasoning_out else Style(False)
+        self._reasoning_style = Style.for_stream(reasoning_out, plain=plain)
         self._section: Section | None = None
         self._shown_reasoning = False
         self._answer_text = ""
@@ -87,6 +105,9 @@ class ReplyPrinter:
     def answer_text(self) -> str:
         """The answer written so far."""
         return self._answer_text
+
+    def waiting(self) -> None:
+        """Nothing: plain output has no waiting indicator (it would end up in files)."""
 
     def reasoning(self, text: str) -> None:
         """Write a piece of reasoning (nothing when reasoning is hidden)."""
@@ -117,6 +138,11 @@ class ReplyPrinter:
     def finish(self) -> None:
         """End the reply: reset styling and end its last line."""
         self._end_section()
+
+    def note(self, text: str) -> None:
+        """A line after the reply, with the answer."""
+        self.answer_out.write(f"{text}\n")
+        self.answer_out.flush()
 
     def _end_section(self) -> None:
         if self._section == "reasoning" and self.reasoning_out is not None:

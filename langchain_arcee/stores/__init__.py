@@ -1,7 +1,7 @@
 """Conversation stores: one interface, one module per backend.
 
-``InMemoryChatStore`` needs nothing; ``SQLiteChatStore`` needs the ``sqlite`` extra,
-``PostgresChatStore`` the ``postgres`` extra and ``RedisChatStore`` the ``redis`` extra.
+``InMemoryChatStore`` and ``SQLiteChatStore`` need nothing beyond the base install;
+``PostgresChatStore`` needs the ``postgres`` extra and ``RedisChatStore`` the ``redis`` extra.
 Backends are imported lazily so a missing optional driver only matters when that backend is used.
 """
 

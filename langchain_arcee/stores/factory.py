@@ -10,15 +10,9 @@ from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import ChatStore
 
 
-def _backend(module: str, name: str, extra: str) -> Any:
-    try:
-        return getattr(importlib.import_module(f"langchain_arcee.stores.{module}"), name)
-    except ImportError as exc:
-        msg = (
-            f"{name} needs an optional dependency that is not installed ({exc.name or exc}): "
-            f'pip install "langchain-arcee[{extra}]"'
-        )
-        raise ImportError(msg) from exc
+def _backend(module: str, name: str) -> Any:
+    # Each backend raises extras.missing_extra (what to install) when its driver is missing.
+    return getattr(importlib.import_module(f"langchain_arcee.stores.{module}"), name)
 
 
 def store_from_url(url_or_path: str | Path, **kwargs: Any) -> ChatStore:
@@ -40,7 +34,7 @@ def store_from_url(url_or_path: str | Path, **kwargs: Any) -> ChatStore:
         ImportError: If the backend's optional driver is missing (names the extra to install).
     """
     if isinstance(url_or_path, Path):
-        return _backend("sqlite", "SQLiteChatStore", "sqlite")(url_or_path, **kwargs)  # type: ignore[no-any-return]
+        return _backend("sqlite", "SQLiteChatStore")(url_or_path, **kwargs)  # type: ignore[no-any-return]
     if not isinstance(url_or_path, str) or not url_or_path.strip():
         msg = f"expected a store URL or a file path, got {url_or_path!r}"
         raise ValueError(msg)
@@ -63,11 +57,11 @@ def _build(raw: str, **kwargs: Any) -> ChatStore:
 
         store = InMemoryChatStore(**kwargs)
     elif scheme in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite") or not scheme:
-        store = _backend("sqlite", "SQLiteChatStore", "sqlite")(raw, **kwargs)
+        store = _backend("sqlite", "SQLiteChatStore")(raw, **kwargs)
     elif scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-        store = _backend("postgres", "PostgresChatStore", "postgres")(raw, **kwargs)
+        store = _backend("postgres", "PostgresChatStore")(raw, **kwargs)
     elif scheme in ("redis", "rediss"):
-        store = _backend("redis", "RedisChatStore", "redis")(raw, **kwargs)
+        store = _backend("redis", "RedisChatStore")(raw, **kwargs)
     else:
         msg = (
             f"unsupported store URL {redact_url(raw)!r}: use memory://, sqlite:///path "

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.sql import Executable
 
+from langchain_arcee.extras import missing_extra
 from langchain_arcee.redaction import redact_url, url_secrets
 from langchain_arcee.stores.base import TurnLease, TurnStart, conflict_error
 from langchain_arcee.stores.serialization import DecodeCache
@@ -391,5 +392,4 @@ def _require_psycopg() -> None:
     try:
         import psycopg  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        msg = 'PostgresChatStore needs psycopg 3: pip install "langchain-arcee[postgres]"'
-        raise ImportError(msg) from exc
+        raise missing_extra("PostgresChatStore", "psycopg 3", "postgres") from exc

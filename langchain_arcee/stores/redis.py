@@ -42,6 +42,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from langchain_core.messages import BaseMessage
 
+from langchain_arcee.extras import missing_extra
 from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import (
     ChatStore,
@@ -61,8 +62,7 @@ try:
     import redis
     import redis.asyncio as aredis
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    msg = 'RedisChatStore needs redis-py: pip install "langchain-arcee[redis]"'
-    raise ImportError(msg) from exc
+    raise missing_extra("RedisChatStore", "redis-py", "redis") from exc
 
 _T = TypeVar("_T")
 

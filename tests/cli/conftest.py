@@ -61,12 +61,24 @@ class Cli:
             env=cli_env(self.home, api_key=api_key),
         )
 
-    def spawn(self, *extra: str):  # -> pexpect.spawn
+    def sessions(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``arcee-chat sessions ...`` with no API key (managing conversations needs none)."""
+        return subprocess.run(
+            [sys.executable, "-m", "langchain_arcee", "sessions", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO_ROOT,
+            env=cli_env(self.home, api_key=None),
+        )
+
+    def spawn(self, *extra: str, raw: bool = False):  # -> pexpect.spawn
+        """``arcee-chat`` in a pseudo-terminal; ``raw``: no --base-url/--store arguments added."""
         import pexpect
 
         child = pexpect.spawn(
             sys.executable,
-            ["-m", "langchain_arcee", *self.args(*extra)],
+            ["-m", "langchain_arcee", *(extra if raw else self.args(*extra))],
             cwd=str(REPO_ROOT),
             env=cli_env(self.home),
             encoding="utf-8",

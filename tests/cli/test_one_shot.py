@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from tests.cli.conftest import Cli, texts
+from tests.cli.conftest import REPO_ROOT, Cli, cli_env, texts
 
 pytestmark = pytest.mark.loopback
 
@@ -114,13 +117,62 @@ def test_api_error_prints_arcee_message_and_stores_nothing(cli: Cli) -> None:
     ]
 
 
-def test_stream_cut_midway_stores_nothing(cli: Cli) -> None:
-    cli.server.cut_stream_next(after_chunks=2)
+def test_stream_cut_midway_says_the_connection_dropped_and_stores_nothing(cli: Cli) -> None:
+    cli.server.cut_stream_next(after_chunks=4)
     result = cli.run("-m", "hello", "--session", "cut", "--no-reasoning")
     assert result.returncode == 1
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"the connection to {cli.server.base_url} dropped mid-reply" in lines[0]
+    assert "cannot reach" not in lines[0]
+    assert "not saved" in lines[0]
     assert cli.stored("cut") == []
+
+
+def test_401_says_to_check_the_api_key(cli: Cli) -> None:
+    cli.server.fail_next(401, "Invalid API key")
+    result = cli.run("-m", "hi", "--session", "auth")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Arcee API error 401: Invalid API key" in lines[0]
+    assert "check ARCEE_API_KEY" in lines[0]
+    assert "test" not in lines[0].replace("test server", "")  # the key itself is never shown
+    assert cli.server.count("chat") == 1  # a 401 is not retried
+
+
+@pytest.mark.parametrize("env", [False, True])
+def test_a_base_url_that_is_not_a_url_is_refused_before_anything_is_sent(
+    cli: Cli, env: bool
+) -> None:
+    if env:
+        result = subprocess.run(
+            [sys.executable, "-m", "langchain_arcee", "-m", "hi", "--store", str(cli.store_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO_ROOT,
+            env={**cli_env(cli.home), "ARCEE_BASE_URL": "notaurl"},
+        )
+    else:
+        result = cli.run("-m", "hi", "--base-url", "notaurl")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "'notaurl'" in lines[0]
+    assert "is not an http(s) URL" in lines[0]
+    assert not cli.store_path.exists()  # refused before the store (or anything) was opened
+
+
+def test_a_wrong_base_path_names_the_url_tried(cli: Cli) -> None:
+    wrong = cli.server.base_url.replace("/api/v1", "/v1")
+    result = cli.run("-m", "hi", "--base-url", wrong, "--session", "path")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "404" in lines[0]
+    assert f"URL tried: POST {wrong}/chat/completions" in lines[0]
+    assert cli.stored("path") == []
 
 
 def test_unreachable_server_is_one_line(cli: Cli, tmp_path) -> None:

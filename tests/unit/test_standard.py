@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from unittest import mock
 
 import pytest
+from langchain_core._api.beta_decorator import LangChainBetaWarning
 from langchain_core.language_models import BaseChatModel
 from langchain_core.load import dumpd, load
 from langchain_tests.unit_tests import ChatModelUnitTests
@@ -60,11 +62,13 @@ class TestChatArceeStandard(ChatModelUnitTests):
             serialized = dumpd(model)
             assert serialized == snapshot(name="serialized")
             assert "api_key" not in json.dumps(serialized).replace("openai_api_key", "")
-            restored = load(
-                serialized,
-                valid_namespaces=["langchain_arcee"],
-                allowed_objects=[ChatArcee],
-                secrets_from_env=True,
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", LangChainBetaWarning)  # `load` is beta
+                restored = load(
+                    serialized,
+                    valid_namespaces=["langchain_arcee"],
+                    allowed_objects=[ChatArcee],
+                    secrets_from_env=True,
+                )
             assert isinstance(restored, ChatArcee)
-            assert model.dict() == restored.dict()
+            assert model.asdict() == restored.asdict()
