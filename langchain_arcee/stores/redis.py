@@ -323,9 +323,7 @@ class RedisChatStore(ChatStore):
 
     # ---- execution: one implementation, two drivers ------------------------------------------
     def _setup_ops(self) -> list[_Op[None]]:
-        """Once per store: check the eviction policy (before writing anything), then record
-        the layout version.
-        """
+        """Once per store: check the eviction policy (before any write), record the layout."""
         known = len(self.MIGRATIONS) - 1
 
         def record(replies: list[Any]) -> None:

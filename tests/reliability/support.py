@@ -23,8 +23,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, messages_to_dict
 from langchain_core.runnables import RunnableConfig
 
-from langchain_arcee.stores.base import TurnLease
 from langchain_arcee.stores import ChatStore, StoreError
+from langchain_arcee.stores.base import TurnLease
 from langchain_arcee.stores.memory import InMemoryChatStore
 from tests.store_helpers import write_raw_row
 
