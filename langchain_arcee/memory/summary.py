@@ -62,6 +62,7 @@ from langchain_arcee.memory.window import (
     split_turns,
 )
 from langchain_arcee.messages import reasoning_of
+from langchain_arcee.stores.base import SessionSummary
 
 logger = logging.getLogger(__name__)
 
@@ -90,22 +91,6 @@ MAX_RENDERED_CHARS = 2000
 
 GAP_PAGE = 256
 """First page size when uncovered messages older than the loaded ones must be read."""
-
-
-@dataclass(frozen=True)
-class SessionSummary:
-    """A session's stored running summary.
-
-    Attributes:
-        text: The summary.
-        covers: It accounts for the session's first ``covers`` stored messages (positions
-            ``0 .. covers - 1``; a leading system prompt counts as covered, it is always sent).
-        updated_at: When it was produced (UTC), or ``None`` if unknown.
-    """
-
-    text: str
-    covers: int
-    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,22 @@ class SessionInfo:
 
 
 @dataclass(frozen=True)
+class SessionSummary:
+    """A session's stored running summary (kept beside the transcript, never replacing it).
+
+    Attributes:
+        text: The summary.
+        covers: It accounts for the session's first ``covers`` stored messages (positions
+            ``0 .. covers - 1``; a leading system prompt counts as covered, it is always sent).
+        updated_at: When it was produced (UTC), or ``None`` if unknown.
+    """
+
+    text: str
+    covers: int
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class TurnLease:
     """A turn's claim on a session, as :meth:`ChatStore.begin_turn` granted it.
 
@@ -398,6 +414,36 @@ class ChatStore(ABC):
         if start is not None and ready is not None and not ready(start):
             await self.arelease_turn(start.lease)
         return _started(session_id, start, ready, lock_timeout)
+
+    # ---- the running summary (opt-in, see ``langchain_arcee.memory.summary``) -----------
+    @abstractmethod
+    def load_summary(self, session_id: str) -> SessionSummary | None:
+        """The session's stored summary, or ``None`` (cleared and deleted with the session)."""
+
+    async def aload_summary(self, session_id: str) -> SessionSummary | None:
+        """Async :meth:`load_summary`."""
+        return await asyncio.to_thread(self.load_summary, session_id)
+
+    @abstractmethod
+    def save_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Store ``summary`` if the stored one still covers ``expected_covers`` messages.
+
+        A compare-and-set: two instances never store competing summaries. ``None`` expects no
+        summary yet. The session must exist.
+
+        Returns:
+            Whether it was stored (``False``: another writer moved it, or no such session).
+        """
+
+    async def asave_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Async :meth:`save_summary`."""
+        return await asyncio.to_thread(
+            self.save_summary, session_id, summary, expected_covers=expected_covers
+        )
 
     # ---- core: plain appends and reads -------------------------------------------------
     @abstractmethod

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from langchain_core.messages import BaseMessage
@@ -22,6 +22,7 @@ from langchain_core.messages import BaseMessage
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
+    SessionSummary,
     TurnLease,
     TurnStart,
     check_last,
@@ -44,6 +45,8 @@ class _Session:
     version: int = 0
     lease_token: str | None = None
     lease_deadline: float = 0.0
+    summary: SessionSummary | None = None
+    last_turn_token: str | None = None
 
 
 class InMemoryChatStore(ChatStore):
@@ -87,6 +90,7 @@ class InMemoryChatStore(ChatStore):
         if session.expires_at is not None and session.expires_at <= time.monotonic():
             # An expired session starts afresh, but keeps counting versions.
             session.messages = []
+            session.summary = None
             session.expires_at = None
             session.version += 1
         return session
@@ -143,10 +147,13 @@ class InMemoryChatStore(ChatStore):
         with self._lock:
             session = self._session(lease.session_id)
             if session.version != lease.version:
+                if session.last_turn_token == lease.token and session.version == lease.version + 1:
+                    return  # this very turn was stored already (a retried commit)
                 raise conflict_error(lease, messages)
             if session.lease_token == lease.token:
                 session.lease_token = None
             self._store(lease.session_id, session, stored)
+            session.last_turn_token = lease.token
 
     def release_turn(self, lease: TurnLease) -> None:
         """Give the lease back (a no-op if another token holds it)."""
@@ -181,6 +188,40 @@ class InMemoryChatStore(ChatStore):
     async def arenew_turn(self, lease: TurnLease) -> bool:
         """Async :meth:`renew_turn`."""
         return self.renew_turn(lease)
+
+    # ---- the running summary ---------------------------------------------------------
+    def load_summary(self, session_id: str) -> SessionSummary | None:
+        """The session's summary, or ``None``."""
+        check_session_id(session_id)
+        with self._lock:
+            session = self._live(session_id)
+            return None if session is None else session.summary
+
+    def save_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Compare-and-set the session's summary on its ``covers``."""
+        check_session_id(session_id)
+        with self._lock:
+            session = self._live(session_id)
+            if session is None:
+                return False
+            current = session.summary.covers if session.summary is not None else None
+            if current != expected_covers:
+                return False
+            produced = summary.updated_at or datetime.now(timezone.utc)
+            session.summary = replace(summary, updated_at=produced)
+            return True
+
+    async def aload_summary(self, session_id: str) -> SessionSummary | None:
+        """Async :meth:`load_summary` (no thread hop)."""
+        return self.load_summary(session_id)
+
+    async def asave_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Async :meth:`save_summary` (no thread hop)."""
+        return self.save_summary(session_id, summary, expected_covers=expected_covers)
 
     # ---- core -----------------------------------------------------------------------
     def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
@@ -254,6 +295,7 @@ class InMemoryChatStore(ChatStore):
             if session is not None:
                 # Kept as an empty, newer version: a turn in flight on it is then refused.
                 session.messages = []
+                session.summary = None
                 session.version += 1
 
     def purge_expired(self) -> int:

@@ -47,6 +47,7 @@ from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
+    SessionSummary,
     StoreError,
     TurnLease,
     TurnStart,
@@ -119,9 +120,18 @@ return 1
 _CLEAR = """
 redis.call('DEL', KEYS[1], KEYS[4])
 redis.call('HINCRBY', KEYS[2], 'v', 1)
-redis.call('HDEL', KEYS[2], 't')
+redis.call('HDEL', KEYS[2], 't', 's', 'c', 'u')
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+# KEYS: meta, list. ARGV: expected covers ('' = none yet), text, covers, produced (epoch s).
+# The running summary's compare-and-set; the session must exist.
+_SAVE_SUMMARY = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if (redis.call('HGET', KEYS[1], 'c') or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 's', ARGV[2], 'c', ARGV[3], 'u', ARGV[4])
 return 1
 """
 
@@ -225,6 +235,7 @@ class RedisChatStore(ChatStore):
     MIGRATIONS: tuple[str, ...] = (
         "0.1.0 layout: message lists and the session index",
         "turn protocol: version hashes and lease keys (absent hash = version 0)",
+        "running summary: fields s, c, u of the version hash (absent = no summary)",
     )
     """The layout's versions; index ``i`` is version ``i``. Both steps need no rewrite of
     existing keys, so upgrading only records the version."""
@@ -522,6 +533,52 @@ class RedisChatStore(ChatStore):
             gone = sum(int(r) for r in results)
             removed += gone
             start += len(members) - gone
+
+    # ---- the running summary -----------------------------------------------------------------
+    def _summary_load_op(self, session_id: str) -> _Op[SessionSummary | None]:
+        def finish(replies: list[Any]) -> SessionSummary | None:
+            text, covers, produced = replies[0]
+            if text is None or covers is None:
+                return None
+            when = datetime.fromtimestamp(float(produced), tz=timezone.utc) if produced else None
+            return SessionSummary(_as_str(text), int(covers), when)
+
+        meta_key = self._keys(session_id)[1]
+        return _Op([("HMGET", meta_key, "s", "c", "u")], finish)
+
+    def _summary_save_op(
+        self, session_id: str, summary: SessionSummary, expected_covers: int | None
+    ) -> _Op[bool]:
+        messages_key, meta_key, _ = self._keys(session_id)
+        produced = (summary.updated_at or datetime.now(timezone.utc)).timestamp()
+        expected = "" if expected_covers is None else str(expected_covers)
+        command = (
+            "EVAL", _SAVE_SUMMARY, 2, meta_key, messages_key,
+            expected, summary.text, summary.covers, repr(produced),
+        )  # fmt: skip
+        return _Op([command], lambda replies: bool(int(replies[0])))
+
+    def load_summary(self, session_id: str) -> SessionSummary | None:
+        """The session's summary, or ``None`` (one ``HMGET``)."""
+        return self._run(self._summary_load_op(session_id), session_id, "load summary")
+
+    async def aload_summary(self, session_id: str) -> SessionSummary | None:
+        """Async :meth:`load_summary`."""
+        return await self._arun(self._summary_load_op(session_id), session_id, "load summary")
+
+    def save_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Compare-and-set the session's summary on its ``covers`` (one script)."""
+        op = self._summary_save_op(session_id, summary, expected_covers)
+        return self._run(op, session_id, "save summary")
+
+    async def asave_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Async :meth:`save_summary`."""
+        op = self._summary_save_op(session_id, summary, expected_covers)
+        return await self._arun(op, session_id, "save summary")
 
     # ---- turns -------------------------------------------------------------------------------
     def try_begin_turn(

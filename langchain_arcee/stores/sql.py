@@ -50,6 +50,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
+    func,
     insert,
     inspect,
     select,
@@ -65,6 +66,7 @@ from langchain_arcee.redaction import scrub
 from langchain_arcee.stores.base import (
     ChatStore,
     SessionInfo,
+    SessionSummary,
     StoreError,
     TurnLease,
     TurnStart,
@@ -176,6 +178,9 @@ class SQLChatStore(ChatStore):
             Column("lease_token", Text, nullable=True),
             Column("lease_expires_at", DateTime(timezone=True), nullable=True),
             Column("last_turn_token", Text, nullable=True),
+            Column("summary", Text, nullable=True),
+            Column("summary_covers", Integer, nullable=True),
+            Column("summary_updated_at", DateTime(timezone=True), nullable=True),
             Index(f"{table_prefix}_sessions_updated_idx", "updated_at"),
         )
         self.messages = Table(
@@ -258,18 +263,35 @@ class SQLChatStore(ChatStore):
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
                 conn.execute(CreateIndex(index, if_not_exists=True))
 
-    def _migrate_add_turn_columns(self, conn: Connection) -> None:
-        """v1: the turn protocol's version and lease columns (those still missing)."""
+    def _add_missing_columns(self, conn: Connection, columns: Sequence[tuple[str, str]]) -> None:
         quoted = conn.dialect.identifier_preparer.format_table(self.sessions)
         existing = {c["name"] for c in inspect(conn).get_columns(self.sessions.name, self.schema)}
-        for name, ddl in (
-            ("version", "BIGINT NOT NULL DEFAULT 0"),
-            ("lease_token", "TEXT"),
-            ("lease_expires_at", self._timestamp_ddl()),
-            ("last_turn_token", "TEXT"),
-        ):
+        for name, ddl in columns:
             if name not in existing:
                 conn.execute(text(f"ALTER TABLE {quoted} ADD COLUMN {name} {ddl}"))
+
+    def _migrate_add_turn_columns(self, conn: Connection) -> None:
+        """v1: the turn protocol's version and lease columns (those still missing)."""
+        self._add_missing_columns(
+            conn,
+            [
+                ("version", "BIGINT NOT NULL DEFAULT 0"),
+                ("lease_token", "TEXT"),
+                ("lease_expires_at", self._timestamp_ddl()),
+                ("last_turn_token", "TEXT"),
+            ],
+        )
+
+    def _migrate_add_summary_columns(self, conn: Connection) -> None:
+        """v2: the running summary, stored beside the transcript (those still missing)."""
+        self._add_missing_columns(
+            conn,
+            [
+                ("summary", "TEXT"),
+                ("summary_covers", "INTEGER"),
+                ("summary_updated_at", self._timestamp_ddl()),
+            ],
+        )
 
     def _timestamp_ddl(self) -> str:
         """The DDL type of a timestamp column in this dialect."""
@@ -278,7 +300,11 @@ class SQLChatStore(ChatStore):
     @property
     def MIGRATIONS(self) -> list[Callable[[Connection], None]]:
         """The schema's migrations; index ``i`` is schema version ``i``."""
-        return [self._migrate_create_tables, self._migrate_add_turn_columns]
+        return [
+            self._migrate_create_tables,
+            self._migrate_add_turn_columns,
+            self._migrate_add_summary_columns,
+        ]
 
     def _setup_on(self, conn: Connection) -> None:
         """Apply the missing migrations in the caller's transaction, recording each."""
@@ -506,7 +532,32 @@ class SQLChatStore(ChatStore):
             update(s)
             .where(s.c.session_id == sid)
             .values(
-                version=s.c.version + 1, message_count=0, updated_at=self._now(), expires_at=None
+                version=s.c.version + 1,
+                message_count=0,
+                updated_at=self._now(),
+                expires_at=None,
+                summary=None,
+                summary_covers=None,
+                summary_updated_at=None,
+            )
+        )
+
+        # The running summary: a compare-and-set on its ``covers``.
+        self._summary_load = select(s.c.summary, s.c.summary_covers, s.c.summary_updated_at).where(
+            s.c.session_id == sid, live
+        )
+        no_covers = -1
+        self._summary_save = (
+            update(s)
+            .where(
+                s.c.session_id == sid,
+                func.coalesce(s.c.summary_covers, no_covers)
+                == func.coalesce(bindparam("expected", type_=Integer), no_covers),
+            )
+            .values(
+                summary=bindparam("text"),
+                summary_covers=bindparam("covers"),
+                summary_updated_at=bindparam("produced", type_=DateTime(timezone=True)),
             )
         )
 
@@ -686,6 +737,54 @@ class SQLChatStore(ChatStore):
     @staticmethod
     def _expired_count(results: Results) -> int:
         return len(results[-3])
+
+    # ---- the running summary -------------------------------------------------------------
+    @staticmethod
+    def _summary_of(results: Results) -> SessionSummary | None:
+        rows = results[-1]
+        if not rows or rows[0][0] is None:
+            return None
+        text_, covers, produced = rows[0]
+        return SessionSummary(text_, int(covers), _aware(produced))
+
+    def _summary_save_work(
+        self, session_id: str, summary: SessionSummary, expected_covers: int | None
+    ) -> Work:
+        self._check_session_id(session_id)
+        params = self._params(
+            session_id,
+            expected=expected_covers,
+            text=summary.text,
+            covers=summary.covers,
+            produced=summary.updated_at or utcnow(),
+        )
+        return [(self._summary_save, params)]
+
+    def load_summary(self, session_id: str) -> SessionSummary | None:
+        """The session's summary, or ``None``."""
+        self._check_session_id(session_id)
+        work: Work = [(self._summary_load, self._params(session_id))]
+        return self._run(work, session_id, self._summary_of, write=False)
+
+    async def aload_summary(self, session_id: str) -> SessionSummary | None:
+        """Async :meth:`load_summary`."""
+        self._check_session_id(session_id)
+        work: Work = [(self._summary_load, self._params(session_id))]
+        return await self._arun(work, session_id, self._summary_of, write=False)
+
+    def save_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Compare-and-set the session's summary on its ``covers`` (one statement)."""
+        work = self._summary_save_work(session_id, summary, expected_covers)
+        return self._run(work, session_id, _renewed, write=True)
+
+    async def asave_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Async :meth:`save_summary`."""
+        work = self._summary_save_work(session_id, summary, expected_covers)
+        return await self._arun(work, session_id, _renewed, write=True)
 
     # ---- the ChatStore API -------------------------------------------------------------
     def try_begin_turn(
