@@ -43,6 +43,15 @@ from langchain_arcee.memory.session import (
     SessionResolver,
     TurnLimits,
 )
+from langchain_arcee.memory.summary import (
+    LoadedHistory,
+    SummaryPlan,
+    SummaryPolicy,
+    SummaryStep,
+    arun_summary_plan,
+    plan_summary,
+    run_summary_plan,
+)
 from langchain_arcee.memory.tokens import (
     IdentityCache,
     base_counter_for,
@@ -95,7 +104,19 @@ class Call:
     input: Any
 
 
-TurnPlan = Generator[Load | Call, Any, list[BaseMessage]]
+@dataclass(frozen=True)
+class LoadSummary:
+    """Step: read the session's stored running summary."""
+
+
+@dataclass(frozen=True)
+class Summarize:
+    """Step: run a summary plan (its reads, the summarizer call, the compare-and-set)."""
+
+    plan: SummaryPlan
+
+
+TurnPlan = Generator[Load | Call | LoadSummary | Summarize, Any, list[BaseMessage]]
 """A turn without I/O: yields steps, returns the messages to store."""
 
 
@@ -162,6 +183,11 @@ class RunnableWithMemory(Runnable[Any, Any]):
             assistant messages of earlier turns in what is sent (not from the store).
         token_counter: Counts one message's tokens. Default: ``ChatArcee``'s own counter,
             else ``count_tokens_approximately`` plus reasoning text. Cached per message object.
+        summary: Opt-in running summary of what no longer fits the window: a summarizer (a
+            chat model or chain) or a :class:`~langchain_arcee.memory.summary.SummaryPolicy`.
+            The summary is stored beside the transcript (never replacing it) and sent as a
+            marked system message before the newest turns; a failed summary call never fails
+            the turn. Default ``None``: no summary, nothing changes. Needs a ``ChatStore``.
         lock_timeout: How long a turn waits for another turn of its session before
             ``SessionBusyError`` (raised before anything is sent).
         lease_seconds: How long a turn's claim on its session lasts unless renewed (renewed
@@ -199,6 +225,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         token_counter: TokenCounter | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        summary: SummaryPolicy | Runnable[Any, Any] | None = None,
         name: str | None = None,
     ) -> None:
         if reasoning_retention not in ("all", "current_turn"):
@@ -227,6 +254,9 @@ class RunnableWithMemory(Runnable[Any, Any]):
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
                 msg = f"{option} must be a non-negative number of seconds, got {seconds!r}"
                 raise ValueError(msg)
+        self.summary: SummaryPolicy | None = (
+            SummaryPolicy(summarizer=summary) if isinstance(summary, Runnable) else summary
+        )
         self.limits = TurnLimits(
             lease_seconds=float(lease_seconds), lock_timeout=float(lock_timeout)
         )
@@ -358,18 +388,34 @@ class RunnableWithMemory(Runnable[Any, Any]):
         """
         window = self._plan(turn)
         next(window)  # the first read is the one the start already did
-        loaded: list[BaseMessage] = start.messages
+        # The start names the first message only when its window doesn't hold it.
+        head = start.head if start.head is not None else next(iter(start.messages), None)
+        newest: list[BaseMessage] = start.messages
+        loaded = newest
         try:
             while True:
                 request = window.send(loaded)
                 if isinstance(request, LoadHead):
-                    # The start names the first message only when its window doesn't hold it.
-                    first = start.head if start.head is not None else start.messages[:1]
-                    loaded = [first] if isinstance(first, BaseMessage) else list(first)
+                    loaded = [head] if head is not None else []
                 else:
-                    loaded = yield Load(request.last)
+                    loaded = newest = yield Load(request.last)
         except StopIteration as done:
             history: list[BaseMessage] = done.value
+        if self.summary is not None:
+            stored_summary = yield LoadSummary()
+            positioned = LoadedHistory(newest, start.total - len(newest), head)
+            summary_plan = plan_summary(
+                self.summary,
+                stored_summary,
+                positioned,
+                turn.messages,
+                self._count,
+                budget=self.budget,
+                max_messages=self.max_history_messages,
+                session_id=session_name,
+            )
+            summarized: SummaryStep = yield Summarize(summary_plan)
+            history = summarized.history
         check_tool_results(history, turn.messages)
         history, dropped = complete_tool_groups(history, turn.messages)
         if dropped:
@@ -440,6 +486,15 @@ class RunnableWithMemory(Runnable[Any, Any]):
                         step = plan.send(session.io.load(step.last))
                         continue
                     child = patch_config(config, callbacks=run_manager.get_child())
+                    if isinstance(step, LoadSummary):
+                        step = plan.send(session.io.load_summary())
+                        continue
+                    if isinstance(step, Summarize):
+                        assert self.summary is not None
+                        summarizer = self.summary.summarizer
+                        summarized = run_summary_plan(step.plan, session.io, summarizer, child)
+                        step = plan.send(summarized)
+                        continue
                     try:
                         if stream:
                             aggregator = StreamAggregator(self.output_messages_key)
@@ -492,6 +547,16 @@ class RunnableWithMemory(Runnable[Any, Any]):
                         step = plan.send(await session.io.aload(step.last))
                         continue
                     child = patch_config(config, callbacks=run_manager.get_child())
+                    if isinstance(step, LoadSummary):
+                        step = plan.send(await session.io.aload_summary())
+                        continue
+                    if isinstance(step, Summarize):
+                        assert self.summary is not None
+                        summarizer = self.summary.summarizer
+                        io = session.io
+                        summarized = await arun_summary_plan(step.plan, io, summarizer, child)
+                        step = plan.send(summarized)
+                        continue
                     try:
                         if stream:
                             aggregator = StreamAggregator(self.output_messages_key)

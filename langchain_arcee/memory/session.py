@@ -31,6 +31,7 @@ from langchain_arcee.stores.base import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_LOCK_TIMEOUT,
     ChatStore,
+    SessionSummary,
     StoreChatMessageHistory,
     StoreError,
     TurnLease,
@@ -88,6 +89,24 @@ class SessionIO(Protocol):
 
     def renew(self, start: TurnStart) -> bool:
         """Keep the claim alive (called from a background thread); False if it was lost."""
+
+    def load_summary(self) -> SessionSummary | None:
+        """The session's stored running summary."""
+
+    async def aload_summary(self) -> SessionSummary | None:
+        """Async :meth:`load_summary`."""
+
+    def load_page(self, offset: int, limit: int) -> list[BaseMessage]:
+        """Stored messages ``offset`` .. ``offset + limit - 1``."""
+
+    async def aload_page(self, offset: int, limit: int) -> list[BaseMessage]:
+        """Async :meth:`load_page`."""
+
+    def save_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+        """Compare-and-set the session's running summary."""
+
+    async def asave_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+        """Async :meth:`save_summary`."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +192,33 @@ class StoreSessionIO:
         """Extend the lease."""
         return self.store.renew_turn(start.lease)
 
+    # The running summary's I/O (``langchain_arcee.memory.summary.SummaryIO``).
+    def load_summary(self) -> SessionSummary | None:
+        """The session's stored summary."""
+        return self.store.load_summary(self.session_id)
+
+    async def aload_summary(self) -> SessionSummary | None:
+        """Async :meth:`load_summary`."""
+        return await self.store.aload_summary(self.session_id)
+
+    def load_page(self, offset: int, limit: int) -> list[BaseMessage]:
+        """Stored messages ``offset`` .. ``offset + limit - 1``."""
+        return self.store.read_page(self.session_id, offset=offset, limit=limit)
+
+    async def aload_page(self, offset: int, limit: int) -> list[BaseMessage]:
+        """Async :meth:`load_page`."""
+        return await self.store.aread_page(self.session_id, offset=offset, limit=limit)
+
+    def save_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+        """Compare-and-set the session's summary."""
+        return self.store.save_summary(self.session_id, summary, expected_covers=expected_covers)
+
+    async def asave_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+        """Async :meth:`save_summary`."""
+        return await self.store.asave_summary(
+            self.session_id, summary, expected_covers=expected_covers
+        )
+
 
 class HistorySessionIO:
     """Generic path: any ``BaseChatMessageHistory`` (reads everything, then slices).
@@ -252,6 +298,38 @@ class HistorySessionIO:
     def renew(self, start: TurnStart) -> bool:
         """Nothing to renew: the in-process lock does not expire."""
         return True
+
+    def load_summary(self) -> SessionSummary | None:
+        """A generic history has nowhere to keep a summary.
+
+        Raises:
+            ValueError: Always.
+        """
+        msg = (
+            "a running summary needs a ChatStore (or store.history): a generic "
+            "BaseChatMessageHistory has nowhere to keep it"
+        )
+        raise ValueError(msg)
+
+    async def aload_summary(self) -> SessionSummary | None:
+        """Async :meth:`load_summary`."""
+        return self.load_summary()
+
+    def load_page(self, offset: int, limit: int) -> list[BaseMessage]:
+        """A slice of the whole history."""
+        return list(self.history.messages[offset : offset + limit])
+
+    async def aload_page(self, offset: int, limit: int) -> list[BaseMessage]:
+        """Async :meth:`load_page`."""
+        return list((await self.history.aget_messages())[offset : offset + limit])
+
+    def save_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+        """Never stored (see :meth:`load_summary`)."""
+        return False
+
+    async def asave_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+        """Never stored (see :meth:`load_summary`)."""
+        return False
 
 
 # ---- per-session locks of generic histories -----------------------------------------------
