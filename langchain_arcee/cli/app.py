@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--system", default=None, help="system prompt for the conversation")
     parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="keep a running summary of what no longer fits the model's window (the model "
+        "writes it; stored beside the conversation; /summary shows it)",
+    )
+    parser.add_argument(
         "--no-reasoning", action="store_true", help="do not show the model's reasoning"
     )
     parser.add_argument(

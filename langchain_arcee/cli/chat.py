@@ -62,14 +62,15 @@ def build_model(args: argparse.Namespace, api_key: str) -> ChatArcee:
 
 
 def build_chat(
-    model: Runnable[Any, Any], store: ChatStore, system: str | None
+    model: Runnable[Any, Any], store: ChatStore, system: str | None, *, summary: bool = False
 ) -> Runnable[Any, Any]:
     """The model with memory, and the system prompt (if any) in front of every request.
 
     The system prompt is part of the chain, not of the turn's input: it is sent at the top of
     every request but never written to the store. The stored conversation stays the dialogue
     alone (no copy of the system message per turn, nothing stale if ``--system`` changes
-    between runs), and ``/history`` and ``/export`` show exactly what was said.
+    between runs), and ``/history`` and ``/export`` show exactly what was said. With
+    ``summary``, the model also keeps a running summary of what no longer fits its window.
     """
     system_messages: list[BaseMessage] = [SystemMessage(system)] if system else []
 
@@ -83,6 +84,7 @@ def build_chat(
         store,
         input_messages_key="input",
         history_messages_key="history",
+        summary=model if summary else None,
     )
 
 
@@ -297,7 +299,7 @@ def run(args: argparse.Namespace, api_key: str) -> int:
             store, args.session, sys.stdout, show_reasoning=show_reasoning, plain=plain
         )
         chat = Chat(
-            build_chat(model, store, args.system),
+            build_chat(model, store, args.system, summary=args.summary),
             state,
             redact_url(model.openai_api_base),  # shown in errors: credentials hidden
             sys.stderr,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from langchain_core.messages import BaseMessage
 
@@ -165,9 +165,7 @@ def _export(state: ChatState, arg: str) -> bool:
     suffix = path.suffix.lower()
     if suffix == ".json":
         text = json.dumps(
-            {"session_id": state.session_id, "messages": state.store.export(state.session_id)},
-            indent=2,
-            ensure_ascii=False,
+            export_document(state.store, state.session_id), indent=2, ensure_ascii=False
         )
     elif suffix in (".md", ".markdown"):
         text = to_markdown(state.session_id, state.all_messages())
@@ -181,6 +179,33 @@ def _export(state: ChatState, arg: str) -> bool:
         return True
     state.say(f"Exported session {state.session_id!r} to {path}.")
     return True
+
+
+def _summary(state: ChatState, arg: str) -> bool:
+    summary = state.store.load_summary(state.session_id)
+    if summary is None:
+        state.say(
+            f"Session {state.session_id!r} has no summary (start arcee-chat with --summary to "
+            "keep one once the conversation outgrows the model's window)."
+        )
+        return True
+    when = f", written {summary.updated_at:%Y-%m-%d %H:%M}" if summary.updated_at else ""
+    state.say(f"Summary of the first {summary.covers} messages{when}:")
+    state.say(summary.text)
+    return True
+
+
+def export_document(store: ChatStore, session_id: str) -> dict[str, Any]:
+    """A session as JSON: its messages (lossless) and its running summary, if any."""
+    summary = store.load_summary(session_id)
+    document: dict[str, Any] = {"session_id": session_id, "messages": store.export(session_id)}
+    if summary is not None:
+        document["summary"] = {
+            "text": summary.text,
+            "covers": summary.covers,
+            "updated_at": summary.updated_at.isoformat() if summary.updated_at else None,
+        }
+    return document
 
 
 def _clear(state: ChatState, arg: str) -> bool:
@@ -212,6 +237,7 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "resume": (_resume, "continue a stored session: /resume NAME (also /switch)"),
     "sessions": (_sessions, "list stored sessions (* marks the current one)"),
     "history": (_history, "show this session's conversation"),
+    "summary": (_summary, "show the running summary of what no longer fits the window"),
     "usage": (_usage, "tokens (and cost, when known) of the last reply, this run, the session"),
     MULTI_COMMAND[1:]: (_multi, f"write a multi-line message; end it with a line {END_MARKER}"),
     "export": (_export, "save this session: /export FILE.json or /export FILE.md"),

@@ -106,20 +106,25 @@ def cmd_list(store: ChatStore, as_json: bool) -> None:
 
 def cmd_show(store: ChatStore, session: str, as_json: bool) -> None:
     """One conversation, as text or as the store's JSON export."""
-    from langchain_arcee.cli.commands import read_all
+    from langchain_arcee.cli.commands import export_document, read_all
     from langchain_arcee.cli.render import Style, format_history
 
     _require(store, session)
     if as_json:
-        _write(_as_json({"session_id": session, "messages": store.export(session)}))
+        _write(_as_json(export_document(store, session)))
         return
+    summary = store.load_summary(session)
+    if summary is not None:
+        _write(f"Summary of the first {summary.covers} messages:\n{summary.text}\n\n")
     _write(format_history(read_all(store, session), Style.for_stream(sys.stdout)))
 
 
 def cmd_export(store: ChatStore, session: str, output: str | None) -> None:
     """One conversation as JSON (the store's lossless export), to a file or stdout."""
+    from langchain_arcee.cli.commands import export_document
+
     _require(store, session)
-    text = _as_json({"session_id": session, "messages": store.export(session)})
+    text = _as_json(export_document(store, session))
     if output is None:
         _write(text)
         return

@@ -326,3 +326,27 @@ def test_one_shot_on_a_terminal_renders_like_the_chat(cli: Cli) -> None:
     assert shown.index("Reasoning\n") < shown.index("Answer\n") < shown.index("You said: Hello")
     assert "You said: Hello \x1b[1mArcee\x1b[0m" in out  # Markdown rendered
     assert [m.type for m in cli.stored("one")] == ["human", "ai"]
+
+
+def test_summary_command_and_exports_show_the_running_summary(cli: Cli, tmp_path) -> None:
+    from langchain_arcee.stores.base import SessionSummary
+    from langchain_arcee.stores.sqlite import SQLiteChatStore
+
+    child = start(cli, "--session", "sum", "--summary")
+    say(child, "My name is Bob.")
+    assert "has no summary" in say(child, "/summary")
+    with SQLiteChatStore(cli.store_path) as store:  # as a summarizer would store it
+        assert store.save_summary(
+            "sum", SessionSummary("The user is Bob.", 2), expected_covers=None
+        )
+    out = say(child, "/summary")
+    assert "Summary of the first 2 messages" in out and "The user is Bob." in out
+    json_path = tmp_path / "sum.json"
+    say(child, f"/export {json_path}")
+    quit_(child)
+    data = json.loads(json_path.read_text())
+    assert data["summary"]["text"] == "The user is Bob." and data["summary"]["covers"] == 2
+    shown = cli.sessions("show", "sum", "--store", str(cli.store_path))
+    assert "Summary of the first 2 messages:\nThe user is Bob." in shown.stdout
+    exported = json.loads(cli.sessions("export", "sum", "--store", str(cli.store_path)).stdout)
+    assert exported["summary"]["text"] == "The user is Bob."
