@@ -92,3 +92,8 @@ def interleaved_medians(
         for name, fn in candidates.items():
             samples[name].append(median_ms(fn, max(1, repeat // rounds)))
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def spread(values: list[float], digits: int = 2) -> str:
+    """``[min-max]`` of a list of ratios, for printing next to their median."""
+    return f"[{min(values):.{digits}f}-{max(values):.{digits}f}]"

@@ -31,9 +31,11 @@ def run_module(module: str, *args: str) -> str:
 
 
 def test_model_overhead_runs() -> None:
-    out = run_module("benchmarks.model_overhead", "--sizes", "10,100", "--repeat", "2")
+    out = run_module("benchmarks.model_overhead", "--quick")
+    assert "run 2/2: at 100 messages" in out
     assert "At 100 messages: ChatArcee/raw = " in out
     assert "ChatOpenAI/ChatArcee = " in out
+    assert "bound ChatOpenAI/raw = " in out
 
 
 def test_memory_overhead_runs(tmp_path: Path) -> None:
