@@ -254,6 +254,8 @@ def report(results: list[Result], sizes: list[int], candidates: list[str], args:
             )
     print(f"\nlost: {lost_total} ({'PASS' if lost_total == 0 else 'FAIL'})")
     for candidate in ("sqlite", "postgres"):
+        if candidate not in candidates or "raw" not in candidates:
+            continue
         ratios = []
         for sessions in sizes:
             pairs = zip(

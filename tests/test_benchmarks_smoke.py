@@ -64,3 +64,21 @@ def test_memory_overhead_runs(tmp_path: Path) -> None:
     assert (tmp_path / "rows.json").exists()
     if plot is not None:
         assert plot.stat().st_size > 0
+
+
+def test_throughput_runs(tmp_path: Path) -> None:
+    out = run_module(
+        "benchmarks.throughput",
+        *("--quick", "--candidates", "raw,model,memory,sqlite", "--json", str(tmp_path / "t.json")),
+    )
+    for candidate in ("raw", "model", "memory", "sqlite"):
+        assert f"   3 {candidate:>9} " in out, out
+    assert "lost: 0 (PASS)" in out, out
+    assert "sqlite: lowest ratio to raw-post turns/s over N = 1,3: " in out, out
+    assert (tmp_path / "t.json").exists()
+
+
+def test_per_turn_runs() -> None:
+    out = run_module("benchmarks.per_turn", "--quick", "--stores", "memory,sqlite")
+    assert "at 20 messages: memory/raw = " in out, out
+    assert "at 20 messages: sqlite/raw = " in out, out
