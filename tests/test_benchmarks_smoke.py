@@ -82,3 +82,22 @@ def test_per_turn_runs() -> None:
     out = run_module("benchmarks.per_turn", "--quick", "--stores", "memory,sqlite")
     assert "at 20 messages: memory/raw = " in out, out
     assert "at 20 messages: sqlite/raw = " in out, out
+
+
+def test_vs_langgraph_runs(tmp_path: Path) -> None:
+    if importlib.util.find_spec("langgraph.checkpoint.sqlite") is None:
+        pytest.skip("needs the bench extra (langgraph-checkpoint-sqlite)")
+    plot = tmp_path / "vs.png"
+    out = run_module(
+        "benchmarks.vs_langgraph",
+        *("--quick", "--plot", str(plot) if has_matplotlib() else ""),
+    )
+    assert "same history sent by langgraph-sqlite, adapter-sqlite over 3 turns" in out, out
+    assert ": yes" in out, out
+    assert "sqlite: LangGraph " in out and "x fewer bytes" in out, out
+    if has_matplotlib():
+        assert plot.stat().st_size > 0
+
+
+def has_matplotlib() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
