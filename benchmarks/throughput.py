@@ -58,25 +58,40 @@ class Result:
     cpu_ms_per_turn: float
     server_cores: float
     lost: int
+    failed: int
+    first_error: str
 
 
 Turn = Callable[[int, int], Awaitable[int]]
 """``turn(session, index)`` runs one turn and returns how many messages it added."""
 
 
+@dataclass
+class Outcome:
+    wall: float
+    cpu: float
+    server_cpu: float
+    added: list[int]
+    """Messages each session's successful turns added."""
+    errors: list[str]
+    """A failed turn is reported, and its session goes on with its next turn."""
+
+
 def question(session: int, index: int) -> str:
     return f"Session {session}, question {index}: what changed since last time?"
 
 
-async def drive(
-    server: LoopbackServer, candidate: str, sessions: int, turns: int, turn: Turn
-) -> tuple[float, float, float, int]:
-    """Run ``sessions`` concurrent sessions of ``turns`` turns; wall s, CPU s, server CPU s."""
+async def drive(server: LoopbackServer, sessions: int, turns: int, turn: Turn) -> Outcome:
+    """Run ``sessions`` concurrent sessions of ``turns`` turns each."""
+    errors: list[str] = []
 
     async def one_session(session: int) -> int:
         added = 0
         for index in range(turns):
-            added += await turn(session, index)
+            try:
+                added += await turn(session, index)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
         return added
 
     gc.collect()
@@ -85,7 +100,8 @@ async def drive(
     start = time.perf_counter()
     added = await asyncio.gather(*(one_session(s) for s in range(sessions)))
     wall = time.perf_counter() - start
-    return wall, time.process_time() - cpu, server.cpu_seconds() - server_cpu, sum(added)
+    cpu = time.process_time() - cpu
+    return Outcome(wall, cpu, server.cpu_seconds() - server_cpu, list(added), errors)
 
 
 def raw_turns(server: LoopbackServer, model: ChatArcee, stored: list[BaseMessage], n: int) -> Turn:
@@ -144,21 +160,19 @@ async def run_store(
     model: ChatArcee,
     store: ChatStore,
     stored: list[BaseMessage],
-    candidate: str,
     sessions: int,
     turns: int,
-) -> tuple[float, float, float, int]:
+) -> tuple[Outcome, int]:
+    """Run the sessions over ``store``; also return how many messages were lost (or extra)."""
     for session in range(sessions):  # untimed: every session starts from `stored` messages
         await store.aappend(f"s{session}", stored)
     try:
-        wall, cpu, server_cpu, _ = await drive(
-            server, candidate, sessions, turns, memory_turns(model, store)
-        )
+        outcome = await drive(server, sessions, turns, memory_turns(model, store))
         counts = [await store.acount(f"s{session}") for session in range(sessions)]
-        lost = sum(abs(len(stored) + 2 * turns - count) for count in counts)
     finally:
         await store.aclose()
-    return wall, cpu, server_cpu, lost
+    expected = [len(stored) + added for added in outcome.added]  # every successful turn, whole
+    return outcome, sum(abs(e - c) for e, c in zip(expected, counts, strict=True))
 
 
 async def warm_up(server: LoopbackServer, model: ChatArcee, stored: list[BaseMessage]) -> None:
@@ -173,7 +187,7 @@ def measure(
 ) -> Result:
     stored = conversation(stored_n)
 
-    async def main() -> tuple[float, float, float, int]:
+    async def main() -> tuple[Outcome, int]:
         model = ChatArcee(api_key=KEY, base_url=server.url, max_retries=0)
         await warm_up(server, model, stored)
         if candidate == "raw":
@@ -182,14 +196,21 @@ def measure(
             turn = model_turns(model, stored, sessions)
         else:
             with open_store(candidate) as (store, _):
-                return await run_store(server, model, store, stored, candidate, sessions, turns)
-        wall, cpu, server_cpu, added = await drive(server, candidate, sessions, turns, turn)
-        return wall, cpu, server_cpu, sessions * turns * 2 - added
+                return await run_store(server, model, store, stored, sessions, turns)
+        return await drive(server, sessions, turns, turn), 0  # histories live in the session
 
-    wall, cpu, server_cpu, lost = asyncio.run(main())
-    done = sessions * turns
+    outcome, lost = asyncio.run(main())
+    done = sessions * turns - len(outcome.errors)
     return Result(
-        candidate, sessions, turns, done / wall, cpu / done * 1000, server_cpu / wall, lost
+        candidate,
+        sessions,
+        turns,
+        done / outcome.wall,
+        outcome.cpu / max(done, 1) * 1000,
+        outcome.server_cpu / outcome.wall,
+        lost,
+        len(outcome.errors),
+        outcome.errors[0] if outcome.errors else "",
     )
 
 
@@ -231,9 +252,10 @@ def report(results: list[Result], sizes: list[int], candidates: list[str], args:
     )
     print(
         f"{'N':>4} {'candidate':>9} {'turns/s':>9} {'CPU ms/turn':>11} {'server cores':>12} "
-        f"{'ratio to raw':>24} {'lost':>5}"
+        f"{'ratio to raw':>24} {'lost':>5} {'failed turns':>12}"
     )
     lost_total = 0
+    failures: list[str] = []
     for sessions in sizes:
         raw_runs = [r for r in results if r.sessions == sessions and r.candidate == "raw"]
         for candidate in candidates:
@@ -247,12 +269,21 @@ def report(results: list[Result], sizes: list[int], candidates: list[str], args:
                 ratio = f"{statistics.median(ratios):.2f}x {spread(ratios)}"
             lost = sum(r.lost for r in runs)
             lost_total += lost
+            failed = sum(r.failed for r in runs)
+            failures.extend(
+                f"N={sessions} {candidate}: {r.failed} failed turns, first: {r.first_error}"
+                for r in runs
+                if r.failed
+            )
             print(
                 f"{sessions:>4} {candidate:>9} {rate:>9.0f} "
                 f"{statistics.median(r.cpu_ms_per_turn for r in runs):>11.2f} "
-                f"{statistics.median(r.server_cores for r in runs):>12.2f} {ratio:>24} {lost:>5}"
+                f"{statistics.median(r.server_cores for r in runs):>12.2f} {ratio:>24} "
+                f"{lost:>5} {failed:>12}"
             )
     print(f"\nlost: {lost_total} ({'PASS' if lost_total == 0 else 'FAIL'})")
+    for failure in failures:
+        print(f"FAILED TURNS {failure}")
     for candidate in ("sqlite", "postgres"):
         if candidate not in candidates or "raw" not in candidates:
             continue
