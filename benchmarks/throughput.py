@@ -238,7 +238,14 @@ def main() -> None:
         for _ in range(args.runs):
             for sessions in sizes:
                 for candidate in candidates:  # interleaved: drift hits every candidate alike
-                    results.append(measure(server, candidate, sessions, args.turns, args.stored))
+                    result = measure(server, candidate, sessions, args.turns, args.stored)
+                    results.append(result)
+                    print(
+                        f"N={sessions} {candidate}: {result.turns_per_s:.0f} turns/s, "
+                        f"{result.cpu_ms_per_turn:.2f} ms CPU/turn, lost {result.lost}, "
+                        f"failed {result.failed}",
+                        flush=True,
+                    )
     report(results, sizes, candidates, args)
     if args.json:
         with open(args.json, "w") as fh:
