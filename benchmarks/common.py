@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -16,12 +18,25 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass
+class LoopbackServer:
+    """A running ``tests.arcee_server`` process: its base URL and its CPU use."""
+
+    url: str
+    process: subprocess.Popen[str]
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def loopback_server(*extra_args: str) -> Iterator[str]:
+def loopback_server_process(*extra_args: str) -> Iterator[LoopbackServer]:
     """Run ``tests.arcee_server`` in its own process (so it does not share our GIL).
 
     Yields:
-        The server's base URL.
+        The running server.
     """
     process = subprocess.Popen(
         [
@@ -43,10 +58,21 @@ def loopback_server(*extra_args: str) -> Iterator[str]:
         url = process.stdout.readline().strip()
         if not url.startswith("http"):
             raise RuntimeError(f"loopback server did not start: {url!r}")
-        yield url
+        yield LoopbackServer(url, process)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def loopback_server(*extra_args: str) -> Iterator[str]:
+    """Run ``tests.arcee_server`` in its own process.
+
+    Yields:
+        The server's base URL.
+    """
+    with loopback_server_process(*extra_args) as server:
+        yield server.url
 
 
 def conversation(n_messages: int, *, with_reasoning: bool = True) -> list[BaseMessage]:
@@ -92,3 +118,8 @@ def interleaved_medians(
         for name, fn in candidates.items():
             samples[name].append(median_ms(fn, max(1, repeat // rounds)))
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def spread(values: list[float], digits: int = 2) -> str:
+    """``[min-max]`` of a list of ratios, for printing next to their median."""
+    return f"[{min(values):.{digits}f}-{max(values):.{digits}f}]"

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import openai
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput, ModelProfile
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
@@ -16,7 +17,12 @@ from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
-from langchain_openai.chat_models.base import BaseChatOpenAI
+from langchain_openai.chat_models.base import (
+    BaseChatOpenAI,
+    _add_gateway_metadata,
+    _handle_openai_api_error,
+    _handle_openai_bad_request,
+)
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 from typing_extensions import Self
 
@@ -435,7 +441,10 @@ class ChatArcee(BaseChatOpenAI):
     def _get_request_payload(
         self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        messages = self._convert_input(input_).to_messages()
+        # langchain-openai hands over the list core's invoke/stream already checked (see
+        # _convert_input): no second pass here; the wire conversion's per-type dispatch rejects
+        # anything that is not a message.
+        messages = input_ if isinstance(input_, list) else self._convert_input(input_).to_messages()
         payload = {**self._default_params, **kwargs}
         if stop is not None:
             payload["stop"] = stop
@@ -476,7 +485,37 @@ class ChatArcee(BaseChatOpenAI):
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
         with self._arcee_errors():
-            return await super()._agenerate(*args, **kwargs)
+            return await self._agenerate_inline(*args, **kwargs)
+
+    async def _agenerate_inline(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # langchain-openai's _agenerate builds the result in a thread pool (run_in_executor):
+        # the hop costs about as much CPU as building this small result, plus a GIL handoff on
+        # every async turn. This is its plain chat-completions branch with the result built
+        # inline; structured output (response_format) and include_response_headers keep its path.
+        payload = self._get_request_payload(messages, stop=stop, **kwargs)
+        if "response_format" in payload or self.include_response_headers:
+            return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        raw_response = None
+        try:
+            raw_response = await self.async_client.with_raw_response.create(**payload)
+            response = raw_response.parse()
+        except openai.BadRequestError as exc:
+            _handle_openai_bad_request(exc)
+        except openai.APIError as exc:
+            _handle_openai_api_error(exc)
+        except Exception as exc:
+            if raw_response is not None and hasattr(raw_response, "http_response"):
+                exc.response = raw_response.http_response  # type: ignore[attr-defined]
+            raise
+        generation_info: dict[str, Any] = {}
+        _add_gateway_metadata(generation_info, raw_response)
+        return self._create_chat_result(response, generation_info)
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         received = False

@@ -11,7 +11,7 @@ cheap pass (it runs over the whole history on every request).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import (
@@ -96,7 +96,7 @@ def _assistant_to_wire(message: AIMessage, reasoning_fields: Sequence[str]) -> d
     content = message.content
     wire: dict[str, Any] = {
         "role": "assistant",
-        "content": content if isinstance(content, str) else text_of(content),
+        "content": content if content.__class__ is str else text_of(content),
     }
     if message.name:
         wire["name"] = message.name
@@ -104,39 +104,75 @@ def _assistant_to_wire(message: AIMessage, reasoning_fields: Sequence[str]) -> d
         wire["tool_calls"] = [_tool_call_to_wire(call) for call in message.tool_calls] + [
             _tool_call_to_wire(call, raw_args=True) for call in message.invalid_tool_calls
         ]
-    reasoning = reasoning_of(message)
+    # Fast path for where this package keeps reasoning; reasoning_of looks everywhere else.
+    extras = message.additional_kwargs
+    reasoning = extras.get(REASONING_KEYS[0]) if extras else None
+    if reasoning.__class__ is not str:
+        reasoning = reasoning_of(message)
     if reasoning is not None:
         for field in reasoning_fields:
             wire[field] = reasoning
     return wire
 
 
-def _user_to_wire(message: BaseMessage) -> dict[str, Any]:
-    return {"role": "user", "content": _user_content(message.content)}
-
-
-def _system_to_wire(message: BaseMessage) -> dict[str, Any]:
+def _user_to_wire(message: BaseMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
     content = message.content
-    return {"role": "system", "content": content if isinstance(content, str) else text_of(content)}
+    wire: dict[str, Any] = {
+        "role": "user",
+        "content": content if content.__class__ is str else _user_content(content),
+    }
+    if message.name:
+        wire["name"] = message.name
+    return wire
 
 
-def _tool_to_wire(message: ToolMessage) -> dict[str, Any]:
-    # Tool results must be strings; keep the id that pairs them with their call.
+def _system_to_wire(message: BaseMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
+    content = message.content
+    wire: dict[str, Any] = {
+        "role": "system",
+        "content": content if content.__class__ is str else text_of(content),
+    }
+    if message.name:
+        wire["name"] = message.name
+    return wire
+
+
+def _tool_to_wire(message: ToolMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
+    # Tool results must be strings; keep the id that pairs them with their call (no name).
     content = message.content
     text = content if isinstance(content, str) else text_of(content) or json.dumps(content)
     return {"role": "tool", "content": text, "tool_call_id": message.tool_call_id}
 
 
-def _chat_to_wire(message: ChatMessage) -> dict[str, Any]:
-    return {"role": message.role, "content": text_of(message.content)}
+def _chat_to_wire(message: ChatMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
+    wire: dict[str, Any] = {"role": message.role, "content": text_of(message.content)}
+    if message.name and message.role != "tool":
+        wire["name"] = message.name
+    return wire
 
 
-_CONVERTERS: dict[type, Any] = {
+_Converter = Callable[[Any, Sequence[str]], dict[str, Any]]
+
+# Looked up by exact type first (one dict probe per message on the hot path), then by isinstance
+# for subclasses (e.g. AIMessageChunk). AIMessage comes first so its subclasses match it.
+_CONVERTERS: dict[type, _Converter] = {
+    AIMessage: _assistant_to_wire,
     HumanMessage: _user_to_wire,
     SystemMessage: _system_to_wire,
     ToolMessage: _tool_to_wire,
     ChatMessage: _chat_to_wire,
 }
+
+
+def _converter_for(message: object) -> _Converter:
+    for cls, converter in _CONVERTERS.items():
+        if isinstance(message, cls):
+            return converter
+    if isinstance(message, FunctionMessage):
+        msg = "FunctionMessage (legacy function calling) is not supported; use ToolMessage"
+    else:
+        msg = f"cannot send a {type(message).__name__} to Arcee"
+    raise TypeError(msg)
 
 
 def to_arcee_message(message: BaseMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
@@ -150,27 +186,22 @@ def to_arcee_message(message: BaseMessage, reasoning_fields: Sequence[str]) -> d
         A JSON-ready dict.
 
     Raises:
-        TypeError: For message types Arcee has no role for.
+        TypeError: For message types Arcee has no role for (and anything not a message).
     """
-    if isinstance(message, AIMessage):
-        return _assistant_to_wire(message, reasoning_fields)
-    converter = _CONVERTERS.get(type(message))
-    if converter is None:
-        converter = next((fn for cls, fn in _CONVERTERS.items() if isinstance(message, cls)), None)
-    if converter is None:
-        if isinstance(message, FunctionMessage):
-            msg = "FunctionMessage (legacy function calling) is not supported; use ToolMessage"
-        else:
-            msg = f"cannot send a {type(message).__name__} to Arcee"
-        raise TypeError(msg)
-    wire: dict[str, Any] = converter(message)
-    if message.name and wire["role"] != "tool":
-        wire["name"] = message.name
-    return wire
+    converter = _CONVERTERS.get(type(message)) or _converter_for(message)
+    return converter(message, reasoning_fields)
 
 
 def to_arcee_messages(
     messages: Sequence[BaseMessage], reasoning_fields: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Convert a conversation to Arcee request messages (see :func:`to_arcee_message`)."""
-    return [to_arcee_message(message, reasoning_fields) for message in messages]
+    """Convert a conversation to Arcee request messages (see :func:`to_arcee_message`).
+
+    This runs over the whole history on every request, so it is the one pass over the messages:
+    the per-type dispatch also rejects anything that is not a message Arcee has a role for.
+    """
+    converters = _CONVERTERS
+    return [
+        (converters.get(type(message)) or _converter_for(message))(message, reasoning_fields)
+        for message in messages
+    ]

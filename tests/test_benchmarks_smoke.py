@@ -31,9 +31,11 @@ def run_module(module: str, *args: str) -> str:
 
 
 def test_model_overhead_runs() -> None:
-    out = run_module("benchmarks.model_overhead", "--sizes", "10,100", "--repeat", "2")
+    out = run_module("benchmarks.model_overhead", "--quick")
+    assert "run 2/2: at 100 messages" in out
     assert "At 100 messages: ChatArcee/raw = " in out
     assert "ChatOpenAI/ChatArcee = " in out
+    assert "bound ChatOpenAI/raw = " in out
 
 
 def test_memory_overhead_runs(tmp_path: Path) -> None:
@@ -75,3 +77,40 @@ def test_cli_startup_runs() -> None:
 def test_token_estimate_runs() -> None:
     out = run_module("benchmarks.token_estimate", "--repeat", "1", "--messages", "200")
     assert "approximate_token_count/count_tokens_approximately = " in out
+
+
+def test_throughput_runs(tmp_path: Path) -> None:
+    out = run_module(
+        "benchmarks.throughput",
+        *("--quick", "--candidates", "raw,model,memory,sqlite", "--json", str(tmp_path / "t.json")),
+    )
+    for candidate in ("raw", "model", "memory", "sqlite"):
+        assert f"   3 {candidate:>9} " in out, out
+    assert "lost: 0 (PASS)" in out, out
+    assert "sqlite: lowest ratio to raw-post turns/s over N = 1,3: " in out, out
+    assert (tmp_path / "t.json").exists()
+
+
+def test_per_turn_runs() -> None:
+    out = run_module("benchmarks.per_turn", "--quick", "--stores", "memory,sqlite")
+    assert "at 20 messages: memory/raw = " in out, out
+    assert "at 20 messages: sqlite/raw = " in out, out
+
+
+def test_vs_langgraph_runs(tmp_path: Path) -> None:
+    if importlib.util.find_spec("langgraph.checkpoint.sqlite") is None:
+        pytest.skip("needs the bench extra (langgraph-checkpoint-sqlite)")
+    plot = tmp_path / "vs.png"
+    out = run_module(
+        "benchmarks.vs_langgraph",
+        *("--quick", "--plot", str(plot) if has_matplotlib() else ""),
+    )
+    assert "same history sent by langgraph-sqlite, adapter-sqlite over 3 turns" in out, out
+    assert ": yes" in out, out
+    assert "sqlite: LangGraph " in out and "x fewer bytes" in out, out
+    if has_matplotlib():
+        assert plot.stat().st_size > 0
+
+
+def has_matplotlib() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None

@@ -1,0 +1,132 @@
+"""The benchmarks' stores: built through the public API, isolated, and removed afterwards.
+
+Every store gets a unique table/key prefix (or its own file), so benchmarks can run next to the
+test suite on the same PostgreSQL and Redis servers; :func:`open_store` drops what it created.
+Servers default to the test suite's (``ARCEE_TEST_POSTGRES_URL``, ``ARCEE_TEST_REDIS_URL``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from langchain_arcee.stores import ChatStore
+
+POSTGRES_URL = os.environ.get(
+    "ARCEE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("ARCEE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+STORE_NAMES = ("memory", "sqlite", "postgres", "redis")
+
+
+def _libpq_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def unavailable(name: str) -> str | None:
+    """Why store ``name`` can't run here (its server is unreachable), or ``None``."""
+    try:
+        if name == "postgres":
+            import psycopg
+
+            psycopg.connect(_libpq_url(POSTGRES_URL), connect_timeout=3).close()
+        elif name == "redis":
+            import redis
+
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _prefix() -> str:
+    return f"bench_{uuid.uuid4().hex[:10]}_"
+
+
+def postgres_bytes(prefix: str) -> int:
+    """``pg_total_relation_size`` summed over the tables whose name starts with ``prefix``."""
+    import psycopg
+
+    with psycopg.connect(_libpq_url(POSTGRES_URL)) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "WHERE c.relkind = 'r' AND c.relname LIKE %s",
+            (prefix.replace("_", r"\_") + "%",),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def drop_postgres_tables(prefix: str) -> None:
+    """Drop every table whose name starts with ``prefix`` (with its indexes and sequences)."""
+    import psycopg
+
+    with psycopg.connect(_libpq_url(POSTGRES_URL), autocommit=True) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE %s",
+                (prefix.replace("_", r"\_") + "%",),
+            )
+        ]
+        for name in names:
+            conn.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+
+
+def _delete_redis_keys(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def open_store(name: str) -> Iterator[tuple[ChatStore, str]]:
+    """A fresh, empty store of kind ``name``; everything it wrote is removed on exit.
+
+    Yields:
+        The store and its prefix (table/key prefix, or the SQLite file path).
+    """
+    prefix = _prefix()
+    if name == "memory":
+        from langchain_arcee.stores import InMemoryChatStore
+
+        yield InMemoryChatStore(), prefix
+    elif name == "sqlite":
+        from langchain_arcee.stores import SQLiteChatStore
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "bench.db"
+            store = SQLiteChatStore(path)
+            try:
+                yield store, str(path)
+            finally:
+                store.close()
+    elif name == "postgres":
+        from langchain_arcee.stores import PostgresChatStore
+
+        store = PostgresChatStore(POSTGRES_URL, table_prefix=prefix)
+        try:
+            yield store, prefix
+        finally:
+            store.close()
+            drop_postgres_tables(prefix)
+    elif name == "redis":
+        from langchain_arcee.stores import RedisChatStore
+
+        store = RedisChatStore(REDIS_URL, key_prefix=prefix)
+        try:
+            yield store, prefix
+        finally:
+            store.close()
+            _delete_redis_keys(prefix)
+    else:
+        raise ValueError(f"unknown store {name!r} (one of {', '.join(STORE_NAMES)})")

@@ -1,0 +1,109 @@
+"""The per-call hot path of ChatArcee (issue 12): one pass over the history, no thread hop.
+
+Behaviour only (which thread, how many passes, same errors and results on every path); the
+timings live in benchmarks/model_overhead.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+import openai
+import pytest
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langchain_core.outputs import ChatResult
+from langchain_core.prompt_values import PromptValue
+from pydantic import BaseModel
+
+from langchain_arcee import ChatArcee
+from langchain_arcee.wire import to_arcee_messages
+from tests.arcee_server import ArceeTestServer, Reply
+
+KEY = "sk-arcee-test-0123456789"
+
+
+class _Spy(ChatArcee):
+    """Records which thread builds each result and how often the input is checked."""
+
+    result_threads: ClassVar[list[int]] = []
+    input_checks: ClassVar[int] = 0
+
+    def _create_chat_result(self, *args: Any, **kwargs: Any) -> ChatResult:
+        type(self).result_threads.append(threading.get_ident())
+        return super()._create_chat_result(*args, **kwargs)
+
+    def _convert_input(self, model_input: LanguageModelInput) -> PromptValue:
+        type(self).input_checks += 1
+        return super()._convert_input(model_input)
+
+
+@pytest.fixture
+def spy(arcee_server: ArceeTestServer) -> _Spy:
+    _Spy.result_threads = []
+    _Spy.input_checks = 0
+    return _Spy(api_key=KEY, base_url=arcee_server.base_url, max_retries=0)
+
+
+async def test_async_result_is_built_on_the_event_loop_thread(spy: _Spy) -> None:
+    reply = await spy.ainvoke([HumanMessage("hi")])
+    assert reply.additional_kwargs["reasoning_content"]
+    assert spy.result_threads == [threading.get_ident()]
+
+
+def test_history_is_checked_once_per_call(spy: _Spy, arcee_server: ArceeTestServer) -> None:
+    history = [HumanMessage("q"), AIMessage("a", additional_kwargs={"reasoning_content": "r"})]
+    spy.invoke([*history, HumanMessage("next")])
+    assert spy.input_checks == 1
+    sent = arcee_server.last_request.body["messages"]
+    assert sent[1] == {"role": "assistant", "content": "a", "reasoning_content": "r"}
+
+
+def test_message_likes_are_still_converted(spy: _Spy, arcee_server: ArceeTestServer) -> None:
+    spy.invoke([("system", "Be brief."), ("user", "hi")])
+    assert arcee_server.last_request.body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    ]
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 429])
+async def test_async_errors_match_sync_errors(arcee_server: ArceeTestServer, status: int) -> None:
+    model = ChatArcee(api_key=KEY, base_url=arcee_server.base_url, max_retries=0)
+    arcee_server.fail_next(status, "nope")
+    with pytest.raises(openai.APIStatusError) as sync_error:
+        model.invoke("hi")
+    arcee_server.fail_next(status, "nope")
+    with pytest.raises(openai.APIStatusError) as async_error:
+        await model.ainvoke("hi")
+    assert type(async_error.value) is type(sync_error.value)
+    assert str(async_error.value) == str(sync_error.value)
+
+
+async def test_async_paths_that_keep_langchain_openai_behaviour(
+    arcee_server: ArceeTestServer,
+) -> None:
+    with_headers = ChatArcee(
+        api_key=KEY, base_url=arcee_server.base_url, include_response_headers=True
+    )
+    reply = await with_headers.ainvoke("hi")
+    assert "content-type" in {k.lower() for k in reply.response_metadata["headers"]}
+
+    class Person(BaseModel):
+        name: str
+
+    model = ChatArcee(api_key=KEY, base_url=arcee_server.base_url)
+    arcee_server.enqueue(Reply(content='{"name": "Ann"}'))
+    structured = model.with_structured_output(Person, method="json_schema")
+    assert await structured.ainvoke("Ann") == Person(name="Ann")
+    assert arcee_server.last_request.body["response_format"]["type"] == "json_schema"
+
+
+def test_wire_dispatch_covers_subclasses_and_rejects_non_messages() -> None:
+    chunk = AIMessageChunk(content="c", additional_kwargs={"reasoning": "r"})
+    assert to_arcee_messages([chunk], ("reasoning_content",)) == [
+        {"role": "assistant", "content": "c", "reasoning_content": "r"}
+    ]
+    with pytest.raises(TypeError, match="cannot send a tuple to Arcee"):
+        to_arcee_messages([("user", "hi")], ("reasoning_content",))  # type: ignore[list-item]
