@@ -219,6 +219,10 @@ class RedisChatStore(ChatStore):
         ttl: A session expires this long after its last write (``timedelta`` or seconds).
         key_prefix: Prefix of every key this store writes.
         cache_bytes: Bound of the decoded-message cache (bytes of stored text); 0 disables it.
+        max_connections: Connections each client this store opens may hold; a turn beyond
+            them waits for one (up to ``connect_timeout``) instead of failing, so hundreds of
+            concurrent turns share a bounded pool.
+        connect_timeout: How long a turn waits for a free connection before ``StoreError``.
         eviction_check: What to do on connecting when Redis's ``maxmemory-policy`` may evict
             this store's keys (conversations need ``noeviction``): ``"warn"`` (default, an
             :class:`EvictionPolicyWarning`), ``"refuse"`` (every call raises ``StoreError``)
@@ -249,6 +253,8 @@ class RedisChatStore(ChatStore):
         ttl: timedelta | float | None = None,
         key_prefix: str = "arcee:",
         cache_bytes: int = DecodeCache.DEFAULT_MAX_BYTES,
+        max_connections: int = 50,
+        connect_timeout: float = 30.0,
         eviction_check: EvictionCheck = "warn",
     ) -> None:
         if url is None and (client is None or async_client is None):
@@ -269,6 +275,14 @@ class RedisChatStore(ChatStore):
         self._url = url
         self.url = redact_url(url) if url is not None else None
         self.eviction_check: EvictionCheck = eviction_check
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            msg = f"max_connections must be a positive int, got {max_connections!r}"
+            raise TypeError(msg)
+        if max_connections < 1:
+            msg = f"max_connections must be a positive int, got {max_connections!r}"
+            raise ValueError(msg)
+        self.max_connections = max_connections
+        self.connect_timeout = float(connect_timeout)
         self.ttl = normalize_ttl(ttl)
         self.key_prefix = key_prefix
         self.index_key = f"{key_prefix}sessions".encode()
@@ -293,7 +307,14 @@ class RedisChatStore(ChatStore):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = redis.Redis.from_url(str(self._url))
+                    # A blocking pool: a turn waits for a connection rather than failing with
+                    # "Too many connections" (redis-py's default pool raises at its limit).
+                    pool = redis.BlockingConnectionPool.from_url(
+                        str(self._url),
+                        max_connections=self.max_connections,
+                        timeout=self.connect_timeout,
+                    )
+                    self._client = redis.Redis.from_pool(pool)
         return self._client
 
     @property
@@ -308,7 +329,10 @@ class RedisChatStore(ChatStore):
         loop = asyncio.get_running_loop()
         client = self._loop_clients.get(loop)
         if client is None:
-            client = self._loop_clients[loop] = aredis.Redis.from_url(str(self._url))
+            pool = aredis.BlockingConnectionPool.from_url(
+                str(self._url), max_connections=self.max_connections, timeout=self.connect_timeout
+            )
+            client = self._loop_clients[loop] = aredis.Redis.from_pool(pool)
         return client
 
     def _key(self, kind: bytes, session_id: str) -> bytes:

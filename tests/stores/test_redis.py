@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -40,3 +41,30 @@ async def test_keys_cannot_collide_and_clients_are_injectable(redis_url: str) ->
             client.delete(key)
         client.close()
         await async_client.aclose()
+
+
+async def test_more_concurrent_turns_than_connections_wait_instead_of_failing(
+    redis_url: str,
+) -> None:
+    # redis-py's default pool raises "Too many connections" past its limit (a quarter of the
+    # turns failed at 200 concurrent sessions); the store's pool makes them wait.
+    prefix = "t" + uuid.uuid4().hex[:10] + ":"
+    store = RedisChatStore(redis_url, key_prefix=prefix, max_connections=4)
+    try:
+
+        async def turn(n: int) -> None:
+            start = await store.abegin_turn(f"s{n}", lock_timeout=10)
+            await store.acommit_turn(start.lease, [HumanMessage(str(n))])
+
+        await asyncio.gather(*(turn(n) for n in range(200)))
+        counts = [await store.acount(f"s{n}") for n in range(200)]
+        assert counts == [1] * 200
+    finally:
+        for key in store.client.scan_iter(match=f"{prefix}*"):
+            store.client.delete(key)
+        await store.aclose()
+
+
+def test_max_connections_is_validated() -> None:
+    with pytest.raises(ValueError, match="max_connections"):
+        RedisChatStore("redis://127.0.0.1:6379/15", max_connections=0)
