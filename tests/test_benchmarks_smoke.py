@@ -114,3 +114,9 @@ def test_vs_langgraph_runs(tmp_path: Path) -> None:
 
 def has_matplotlib() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
+
+
+def test_window_fill_runs() -> None:
+    out = run_module("benchmarks.window_fill", "--quick")
+    assert "chinese  defaults (script-aware + calibrated)" in out
+    assert "goal (defaults: 0 failed turns, > 80% of the window used on average): " in out

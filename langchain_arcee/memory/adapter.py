@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from types import GenericAlias
 from typing import Any
@@ -29,13 +29,14 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.exceptions import ContextOverflowError
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, patch_config
 from langchain_core.runnables.utils import ConfigurableFieldSpec, get_unique_config_specs
 from langchain_core.utils.pydantic import create_model_v2
 from pydantic import BaseModel
 
+from langchain_arcee.memory.calibration import TokenCalibration
 from langchain_arcee.memory.keepalive import RENEWER, Keepalive
 from langchain_arcee.memory.session import (
     GetSessionHistory,
@@ -188,6 +189,10 @@ class RunnableWithMemory(Runnable[Any, Any]):
             The summary is stored beside the transcript (never replacing it) and sent as a
             marked system message before the newest turns; a failed summary call never fails
             the turn. Default ``None``: no summary, nothing changes. Needs a ``ChatStore``.
+        calibrate: Learn the ratio of the server's prompt-token counts (``usage``) to the
+            offline estimate, per model, and fit later windows with it (bounded, robust to
+            outliers), so text the estimate misjudges (Chinese, code) neither overflows the
+            window nor wastes it.
         lock_timeout: How long a turn waits for another turn of its session before
             ``SessionBusyError`` (raised before anything is sent).
         lease_seconds: How long a turn's claim on its session lasts unless renewed (renewed
@@ -226,6 +231,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         summary: SummaryPolicy | Runnable[Any, Any] | None = None,
+        calibrate: bool = True,
         name: str | None = None,
     ) -> None:
         if reasoning_retention not in ("all", "current_turn"):
@@ -280,6 +286,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
                 )
                 raise ValueError(msg)
             self.budget = WindowBudget(context_window=window, reply_reserve=reserve)
+        self._calibration = TokenCalibration() if calibrate else None
+        self._model_key = str(getattr(model, "model_name", None) or type(model).__name__)
         self._count: TokenCounter = IdentityCache(token_counter or base_counter_for(runnable))
         self._strip_reasoning: Callable[[BaseMessage], BaseMessage] = IdentityCache(
             without_reasoning
@@ -352,11 +360,29 @@ class RunnableWithMemory(Runnable[Any, Any]):
         )
 
     # ---- the parts of a turn shared by every path ------------------------------------------
+    def _current_budget(self) -> WindowBudget | None:
+        """The budget in estimated tokens, scaled by what the server's counts taught us."""
+        if self.budget is None or self._calibration is None:
+            return self.budget
+        scale = self._calibration.factor(self._model_key)
+        return replace(self.budget, token_scale=scale)
+
+    def _observe(self, sent: Sequence[BaseMessage], stored: Sequence[BaseMessage]) -> None:
+        """Learn from the server's count of exactly what was sent (first reply's usage)."""
+        if self._calibration is None:
+            return
+        for message in stored:
+            usage = getattr(message, "usage_metadata", None)
+            if isinstance(message, AIMessage) and usage and usage.get("input_tokens"):
+                estimated = sum(map(self._count, sent))
+                self._calibration.observe(self._model_key, estimated, int(usage["input_tokens"]))
+                return
+
     def _plan(self, turn: TurnInput) -> WindowPlan:
         return plan_window(
             turn.messages,
             self._count,
-            budget=self.budget,
+            budget=self._current_budget(),
             max_messages=self.max_history_messages,
             initial_load=self.initial_history_messages,
         )
@@ -410,7 +436,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
                 positioned,
                 turn.messages,
                 self._count,
-                budget=self.budget,
+                budget=self._current_budget(),
                 max_messages=self.max_history_messages,
                 session_id=session_name,
             )
@@ -429,13 +455,15 @@ class RunnableWithMemory(Runnable[Any, Any]):
         try:
             output = yield Call(runnable_input)
         except ContextOverflowError as exc:
-            if self.budget is None:
+            budget = self._current_budget()
+            if budget is None:
                 raise
-            smaller = WindowBudget(
-                context_window=self.budget.context_window,
-                reply_reserve=self.budget.context_window
-                - int(self.budget.prompt_tokens * OVERFLOW_RETRY_SHRINK),
-            )
+            # Nothing stored yet: re-fit to a smaller share and retry once; a second overflow
+            # propagates (nothing stored) with the session named in the log.
+            actual = getattr(exc, "prompt_tokens", None)  # the server's count, when it says
+            if self._calibration is not None and isinstance(actual, int) and actual > 0:
+                self._calibration.observe(self._model_key, sum(map(self._count, sent)), actual)
+            smaller = replace(budget, token_scale=budget.token_scale / OVERFLOW_RETRY_SHRINK)
             logger.warning(
                 "session %r: the model's context overflowed (%s); retrying once with %d "
                 "prompt tokens",
@@ -446,7 +474,9 @@ class RunnableWithMemory(Runnable[Any, Any]):
             history = fit_history(history, turn.messages, self._count, budget=smaller).messages
             runnable_input, sent = self._prepare(turn, history)
             output = yield Call(runnable_input)
-        return new_messages(turn, sent, output, self.output_messages_key)
+        stored = new_messages(turn, sent, output, self.output_messages_key)
+        self._observe(sent, stored[len(turn.messages) :])
+        return stored
 
     # ---- drivers: the only sync/async difference --------------------------------------------
     def _first_read(self, turn: TurnInput) -> int | None:

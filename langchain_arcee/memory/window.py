@@ -79,15 +79,18 @@ class WindowBudget:
     Attributes:
         context_window: The model's context window in tokens.
         reply_reserve: Tokens kept free for the model's reply.
+        token_scale: Real tokens per estimated token (learned from the server's counts, see
+            ``langchain_arcee.memory.calibration``); the budget is in estimated tokens.
     """
 
     context_window: int
     reply_reserve: int
+    token_scale: float = 1.0
 
     @property
     def prompt_tokens(self) -> int:
-        """Tokens available to everything sent (system, history, input)."""
-        return self.context_window - self.reply_reserve
+        """Estimated tokens available to everything sent (system, history, input)."""
+        return int((self.context_window - self.reply_reserve) / self.token_scale)
 
 
 @dataclass(frozen=True)
