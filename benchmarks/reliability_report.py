@@ -1,7 +1,8 @@
 """Reliability campaign: every API fault x every available store, concurrent turns, SIGKILL
 during SQLite writes, a short soak, and issue 9's data and secrets cases (non-JSON tool results,
-lone surrogates, unsendable input, credentials in URLs). Prints the figures; exits 1 if anything
-was lost or leaked.
+lone surrogates, unsendable input, credentials in URLs), and issue 8's multi-instance campaign
+(OS processes sharing sessions on SQLite, PostgreSQL and Redis, with kills). Prints the figures;
+exits 1 if anything was lost or leaked.
 
 Run from the repo root: ``python -m benchmarks.reliability_report`` (options: ``--soak-turns``,
 ``--kills``). PostgreSQL and Redis are used when reachable (``ARCEE_TEST_POSTGRES_URL``,
@@ -207,11 +208,67 @@ def credential_leaks(tally: Tally) -> None:
         tally.case("store URLs with no credential shown", clean, url.split(":", 1)[0])
 
 
+def multi_instance(tally: Tally, tmp: Path, actions: int, seed: int) -> None:
+    """Issue 8's campaign: OS processes with their own store objects on shared sessions.
+
+    Plain turns, tool groups spanning turns, clears and deletes racing turns, two SIGKILLs per
+    backend; every stored session checked (valid request, computed from the stored prefix,
+    nothing lost, duplicated, resurrected or stored in another session).
+    """
+    import uuid
+
+    from tests.multiprocess.campaign import Plan, run_campaign
+    from tests.multiprocess.conftest import _delete_redis_keys, _drop_postgres_schema
+    from tests.multiprocess.protocol import responder
+    from tests.multiprocess.test_concurrent_turns import SESSIONS, WORKERS
+
+    print("multi-instance campaign (OS processes sharing sessions):")
+    backends = {
+        "sqlite": (f"sqlite:///{tmp / 'shared.db'}", "table_prefix"),
+        "postgres": (POSTGRES_URL, "schema"),
+        "redis": (REDIS_URL, "key_prefix"),
+    }
+    with ArceeTestServer(responder=responder, delay=0.01) as server:
+        for kind, (url, key) in backends.items():
+            name = "mp" + uuid.uuid4().hex[:10]
+            try:
+                store_from_url(url, **{key: name}).count("probe")
+            except Exception as exc:  # reported, not fatal: the backend isn't reachable here
+                print(f"  {kind}: skipped (not reachable: {str(exc)[:80]})")
+                continue
+            plan = Plan(sessions=SESSIONS, workers=WORKERS, actions=actions, kills=2, seed=seed)
+            try:
+                result = run_campaign(url, {key: name}, server.base_url, plan, tmp / kind)
+            finally:
+                if kind == "postgres":
+                    _drop_postgres_schema(url, name)
+                elif kind == "redis":
+                    _delete_redis_keys(url, name)
+            report = result.report
+            tally.turns += report.turns_run
+            tally.messages += report.messages
+            tally.add(f"multi-instance {kind}", report.problems if not report.ok else [])
+            for case, count in (
+                ("multi-instance lost updates", report.lost_updates),
+                ("multi-instance invalid sessions", report.invalid_sessions),
+                ("multi-instance leaks/misplaced turns", report.misplaced),
+                ("multi-instance losses+duplicates", report.losses + report.duplicates),
+            ):
+                tally.case(case, count == 0, f"{kind}: {count}")
+            print(
+                f"  {kind}: {report.turns_run} turns, {report.sessions} sessions, "
+                f"{report.messages} messages; lost updates {report.lost_updates}, invalid "
+                f"sessions {report.invalid_sessions}, misplaced {report.misplaced}, losses "
+                f"{report.losses}, duplicates {report.duplicates}, kills {len(result.killed)}"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--soak-turns", type=int, default=5_000)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--instance-actions", type=int, default=40, help="per worker process")
     args = parser.parse_args(argv)
     # Only the delay between retries shrinks; what is retried is the client's own logic.
     openai._base_client.INITIAL_RETRY_DELAY = 0.01  # type: ignore[attr-defined]
@@ -220,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Reliability campaign")
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(campaign(args, tally, Path(tmp)))
+        multi_instance(tally, Path(tmp), args.instance_actions, args.seed)
     credential_leaks(tally)
     print()
     print(f"faults tried:     {tally.faults}")

@@ -138,3 +138,24 @@ def test_new_turns_append_after_the_upgrade(upgraded: ChatStore) -> None:
     sessions["plain"] = [*SESSIONS["plain"], *messages_to_dict(turn)]
     sessions["new session"] = messages_to_dict(turn)
     _assert_holds(upgraded, sessions)
+
+
+def test_the_upgrade_records_every_migration_and_turns_use_the_new_protocol(
+    upgraded: ChatStore,
+) -> None:
+    from langchain_arcee.stores.base import SessionSummary
+    from langchain_arcee.stores.sql import SQLChatStore
+
+    start = upgraded.begin_turn("plain", last=4, lock_timeout=1)
+    assert start.total == len(SESSIONS["plain"])
+    assert messages_to_dict(start.messages) == SESSIONS["plain"][-4:]
+    upgraded.commit_turn(start.lease, [HumanMessage("turn after the upgrade")])
+    assert upgraded.save_summary("plain", SessionSummary("so far", 2), expected_covers=None)
+    if isinstance(upgraded, SQLChatStore):
+        from sqlalchemy import select
+
+        with upgraded.engine.connect() as conn:
+            recorded = conn.execute(select(upgraded.migrations_table.c.v)).scalars().all()
+        assert sorted(recorded) == list(range(len(upgraded.MIGRATIONS)))
+    if isinstance(upgraded, RedisChatStore):
+        assert int(upgraded.client.get(upgraded.schema_key)) == len(upgraded.MIGRATIONS) - 1
