@@ -120,3 +120,8 @@ def test_window_fill_runs() -> None:
     out = run_module("benchmarks.window_fill", "--quick")
     assert "chinese  defaults (script-aware + calibrated)" in out
     assert "goal (defaults: 0 failed turns, > 80% of the window used on average): " in out
+
+
+def test_lease_cost_runs() -> None:
+    out = run_module("benchmarks.lease_cost", "--quick", "--stores", "sqlite")
+    assert "sqlite    0.1.0 " in out and "now/0.1.0 " in out
