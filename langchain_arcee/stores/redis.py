@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import hashlib
 import re
 import threading
 import warnings
@@ -411,10 +413,16 @@ class RedisChatStore(ChatStore):
             raise self._error(session_id, action, exc) from exc
 
     def _run_once(self, op: _Op[_T]) -> _T:
+        try:
+            return op.finish(self._send(op, _by_sha(op.commands)))
+        except redis.exceptions.NoScriptError:  # first use on this server: send the scripts
+            return op.finish(self._send(op, op.commands))
+
+    def _send(self, op: _Op[Any], commands: list[tuple[Any, ...]]) -> list[Any]:
         with self.client.pipeline(transaction=op.transaction) as pipe:
-            for command in op.commands:
+            for command in commands:
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-            return op.finish(pipe.execute(raise_on_error=not op.errors_as_values))
+            return _raise_no_script(pipe.execute(raise_on_error=not op.errors_as_values))
 
     async def _arun(self, op: _Op[_T], session_id: str, action: str) -> _T:
         try:
@@ -429,10 +437,16 @@ class RedisChatStore(ChatStore):
             raise self._error(session_id, action, exc) from exc
 
     async def _arun_once(self, op: _Op[_T]) -> _T:
+        try:
+            return op.finish(await self._asend(op, _by_sha(op.commands)))
+        except redis.exceptions.NoScriptError:
+            return op.finish(await self._asend(op, op.commands))
+
+    async def _asend(self, op: _Op[Any], commands: list[tuple[Any, ...]]) -> list[Any]:
         async with self.async_client.pipeline(transaction=op.transaction) as pipe:
-            for command in op.commands:
+            for command in commands:
                 pipe.execute_command(*command)
-            return op.finish(await pipe.execute(raise_on_error=not op.errors_as_values))
+            return _raise_no_script(await pipe.execute(raise_on_error=not op.errors_as_values))
 
     def _drive(self, plan: _Plan[_T], session_id: str, action: str) -> _T:
         try:
@@ -755,6 +769,30 @@ class RedisChatStore(ChatStore):
 
 def _none(_replies: list[Any]) -> None:
     return None
+
+
+@functools.cache
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()
+
+
+def _by_sha(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``EVAL script ...`` as ``EVALSHA sha1 ...`` (the server keeps scripts by SHA1).
+
+    A turn then sends 40 bytes instead of the script's text, and the server skips hashing it.
+    """
+    return [
+        ("EVALSHA", _sha(command[1]), *command[2:]) if command[0] == "EVAL" else command
+        for command in commands
+    ]
+
+
+def _raise_no_script(replies: list[Any]) -> list[Any]:
+    """Raise a script-cache miss reported as a value (pipelines run with errors as values)."""
+    for reply in replies:
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            raise reply
+    return replies
 
 
 def _score_pairs(reply: list[Any]) -> list[tuple[Any, Any]]:
