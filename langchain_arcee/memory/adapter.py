@@ -288,7 +288,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
             self.budget = WindowBudget(context_window=window, reply_reserve=reserve)
         self._calibration = TokenCalibration() if calibrate else None
         self._model_key = str(getattr(model, "model_name", None) or type(model).__name__)
-        self._count: TokenCounter = IdentityCache(token_counter or base_counter_for(runnable))
+        self._count: IdentityCache[int] = IdentityCache(token_counter or base_counter_for(runnable))
         self._strip_reasoning: Callable[[BaseMessage], BaseMessage] = IdentityCache(
             without_reasoning
         )
@@ -374,7 +374,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         for message in stored:
             usage = getattr(message, "usage_metadata", None)
             if isinstance(message, AIMessage) and usage and usage.get("input_tokens"):
-                estimated = sum(map(self._count, sent))
+                estimated = self._count.total(sent)
                 self._calibration.observe(self._model_key, estimated, int(usage["input_tokens"]))
                 return
 
@@ -462,7 +462,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
             # propagates (nothing stored) with the session named in the log.
             actual = getattr(exc, "prompt_tokens", None)  # the server's count, when it says
             if self._calibration is not None and isinstance(actual, int) and actual > 0:
-                self._calibration.observe(self._model_key, sum(map(self._count, sent)), actual)
+                self._calibration.observe(self._model_key, self._count.total(sent), actual)
             smaller = replace(budget, token_scale=budget.token_scale / OVERFLOW_RETRY_SHRINK)
             logger.warning(
                 "session %r: the model's context overflowed (%s); retrying once with %d "

@@ -12,7 +12,7 @@ says which do. Counts are cached per message object (see :class:`IdentityCache`)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -122,6 +122,15 @@ class IdentityCache(Generic[T]):
                 del self._cache[old]
         self._cache[id(message)] = (message, result)
         return result
+
+    def total(self, messages: Iterable[BaseMessage]) -> int:
+        """``sum(map(self, messages))`` for counters, without a call per cached message."""
+        cache = self._cache
+        total: Any = 0
+        for message in messages:
+            entry = cache.get(id(message))
+            total += entry[1] if entry is not None and entry[0] is message else self(message)
+        return int(total)
 
     def __len__(self) -> int:
         return len(self._cache)

@@ -183,10 +183,15 @@ def new_messages(
         output: The runnable's (aggregated) output.
         output_messages_key: Key of the messages in a dict output.
     """
+    outputs = to_output_messages(output, output_messages_key)
+    if len(outputs) == 1:  # a model's reply: new unless it is one of the very messages sent
+        reply = outputs[0]
+        sent_it = any(reply is m for m in sent)
+        return list(turn.messages) if sent_it else [*turn.messages, as_message(reply)]
     seen_objects = {id(m) for m in sent}
     seen_ids = {m.id for m in sent if m.id is not None}
     produced: list[BaseMessage] = []
-    for message in to_output_messages(output, output_messages_key):
+    for message in outputs:
         if id(message) in seen_objects or (message.id is not None and message.id in seen_ids):
             continue  # sent history echoed back, or a repeated update
         seen_objects.add(id(message))

@@ -357,6 +357,10 @@ def complete_tool_groups(
     Returns:
         The history to send and how many messages were left out.
     """
+    if not any(
+        isinstance(m, ToolMessage) or (isinstance(m, AIMessage) and m.tool_calls) for m in history
+    ):
+        return list(history), 0  # no tool group at all: nothing to check
     answered_by_input = {m.tool_call_id for m in input_messages if isinstance(m, ToolMessage)}
     kept: list[BaseMessage] = []
     index = 0
