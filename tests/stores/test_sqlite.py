@@ -109,3 +109,32 @@ def test_failed_write_raises_store_error_and_stores_nothing(tmp_path: Path) -> N
     assert [m.content for m in store.load("s")] == ["kept"]
     assert store.count("s") == 1
     store.close()
+
+
+def test_context_manager_closes_what_it_opened_and_leaves_injected_engines_open(
+    tmp_path: Path,
+) -> None:
+    from langchain_core.messages import HumanMessage
+    from sqlalchemy import create_engine, text
+
+    with SQLiteChatStore(tmp_path / "own.db") as store:
+        store.append("s", [HumanMessage("hi")])
+        assert store._engine is not None
+    assert store._engine is None  # the engine it created is disposed on leaving the block
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'injected.db'}")
+    with SQLiteChatStore(engine=engine) as injected:  # no path needed with an engine
+        injected.append("s", [HumanMessage("hi")])
+        assert injected.path == str(tmp_path / "injected.db")
+    with engine.connect() as conn:  # still usable: the caller owns it
+        assert conn.execute(text("SELECT count(*) FROM arcee_messages")).scalar() == 1
+    engine.dispose()
+
+
+async def test_async_context_manager(tmp_path: Path) -> None:
+    from langchain_core.messages import HumanMessage
+
+    async with SQLiteChatStore(tmp_path / "a.db") as store:
+        await store.aappend("s", [HumanMessage("hi")])
+        assert [m.content for m in await store.aload("s")] == ["hi"]
+    assert store._engine is None
