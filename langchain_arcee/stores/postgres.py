@@ -230,7 +230,9 @@ class PostgresChatStore(SQLChatStore):
                         ELSE s.lease_token END,
                     lease_expires_at = CASE WHEN s.lease_token = :token THEN NULL
                         ELSE s.lease_expires_at END,
-                    last_turn_token = :token
+                    last_turn_token = :token,
+                    summary = CASE WHEN {expired} THEN NULL ELSE s.summary END,
+                    summary_covers = CASE WHEN {expired} THEN NULL ELSE s.summary_covers END
                 WHERE s.session_id = :sid AND s.version = :base
                 RETURNING s.session_id
             ),
@@ -257,7 +259,9 @@ class PostgresChatStore(SQLChatStore):
                     message_count = CASE WHEN {expired} THEN 0 ELSE s.message_count END
                         + excluded.message_count,
                     updated_at = excluded.updated_at,
-                    expires_at = excluded.expires_at
+                    expires_at = excluded.expires_at,
+                    summary = CASE WHEN {expired} THEN NULL ELSE s.summary END,
+                    summary_covers = CASE WHEN {expired} THEN NULL ELSE s.summary_covers END
                 RETURNING s.session_id
             ),
             purged AS (

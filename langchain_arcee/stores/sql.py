@@ -485,6 +485,9 @@ class SQLChatStore(ChatStore):
                 lease_token=_case(own_lease, None, s.c.lease_token),
                 lease_expires_at=_case(own_lease, None, s.c.lease_expires_at),
                 last_turn_token=bindparam("token"),
+                # An expired session starts afresh: its summary goes with its messages.
+                summary=_case(is_expired, None, s.c.summary),
+                summary_covers=_case(is_expired, None, s.c.summary_covers),
             )
             .returning(s.c.version)
         )
@@ -516,6 +519,8 @@ class SQLChatStore(ChatStore):
                 + upsert.excluded.message_count,
                 "updated_at": upsert.excluded.updated_at,
                 "expires_at": upsert.excluded.expires_at,
+                "summary": _case(is_expired, None, s.c.summary),
+                "summary_covers": _case(is_expired, None, s.c.summary_covers),
             },
         )
         self._purge_expired_session = delete(m).where(

@@ -154,3 +154,19 @@ async def test_summary_compare_and_set_and_cleared_with_the_session(
     assert [m.content for m in store.load(session)] == [str(i) for i in range(6)]  # untouched
     await call(store, mode, "clear", session)
     assert await call(store, mode, "load_summary", session) is None
+
+
+async def test_an_expired_session_starts_afresh_without_its_old_summary(
+    backend: Backend, mode: str
+) -> None:
+    store, session = backend.make(ttl=0.4), sid()
+    store.append(session, [HumanMessage("old 1"), AIMessage("old 2")])
+    assert store.save_summary(
+        session, SessionSummary("about the old talk", 2), expected_covers=None
+    )
+    time.sleep(0.6)  # the session expires
+    start = await call(store, mode, "begin_turn", session)
+    assert start.messages == [] and start.total == 0
+    await call(store, mode, "commit_turn", start.lease, [HumanMessage("new")])
+    assert [m.content for m in store.load(session)] == ["new"]
+    assert await call(store, mode, "load_summary", session) is None
