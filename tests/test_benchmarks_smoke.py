@@ -125,3 +125,8 @@ def test_window_fill_runs() -> None:
 def test_lease_cost_runs() -> None:
     out = run_module("benchmarks.lease_cost", "--quick", "--stores", "sqlite")
     assert "sqlite    0.1.0 " in out and "now/0.1.0 " in out
+
+
+def test_copy_on_read_runs() -> None:
+    out = run_module("benchmarks.copy_on_read", "--messages", "50", "--repeat", "3")
+    assert "memory  load (copies)" in out and "sqlite  load (copies)" in out
