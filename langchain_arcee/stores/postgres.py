@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.schema import CreateSchema
 from sqlalchemy.sql import Executable
 
@@ -351,6 +351,17 @@ class PostgresChatStore(SQLChatStore):
             engine = create_async_engine(self._require_url(), **self._engine_kwargs())
             self._loop_engines[loop] = engine
         return engine
+
+    @staticmethod
+    async def _aexecute_all(conn: AsyncConnection, work: Work) -> Results:
+        results: Results = []
+        for stmt, params in work:
+            if params is not None:
+                result = await conn.execute(stmt, params)
+            else:
+                result = await conn.execute(stmt)
+            results.append(result.all() if result.returns_rows else result.rowcount)
+        return results
 
     async def _arun(
         self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool

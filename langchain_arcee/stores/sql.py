@@ -58,7 +58,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql import Executable
 
@@ -375,17 +374,6 @@ class SQLChatStore(ChatStore):
         results: Results = []
         for stmt, params in work:
             result = conn.execute(stmt, params) if params is not None else conn.execute(stmt)
-            results.append(result.all() if result.returns_rows else result.rowcount)
-        return results
-
-    @staticmethod
-    async def _aexecute_all(conn: AsyncConnection, work: Work) -> Results:
-        results: Results = []
-        for stmt, params in work:
-            if params is not None:
-                result = await conn.execute(stmt, params)
-            else:
-                result = await conn.execute(stmt)
             results.append(result.all() if result.returns_rows else result.rowcount)
         return results
 
