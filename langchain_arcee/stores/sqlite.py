@@ -14,6 +14,8 @@ event loops.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -160,7 +162,17 @@ class SQLiteChatStore(SQLChatStore):
         try:
             # busy_timeout first: switching to WAL needs a lock another process may hold.
             cursor.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms:d}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            # Switching to WAL can fail at once with "database is locked" while another
+            # process opens the same new file (SQLite's busy handler does not cover it): retry.
+            deadline = time.monotonic() + self.busy_timeout_ms / 1000
+            while True:
+                try:
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
