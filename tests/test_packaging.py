@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.arcee_server import ArceeTestServer
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 HEAVY = ("openai", "langchain_core", "langchain_openai", "langsmith", "sqlalchemy", "rich")
@@ -59,8 +61,9 @@ def _base_requirements() -> set[str]:
 
 
 def test_sqlite_needs_only_the_base_install() -> None:
-    # The embedded default store's drivers are base dependencies (not an extra).
-    assert {"sqlalchemy", "aiosqlite", "rich"} <= _base_requirements()
+    # The embedded default store runs on the standard library; SQLAlchemy is PostgreSQL's.
+    assert "rich" in _base_requirements()
+    assert not {"sqlalchemy", "aiosqlite"} & _base_requirements()
     # The `sqlite` extra is kept (empty) so that `pip install -e ".[sqlite]"` still resolves.
     assert not [r for r in requires("langchain-arcee") or [] if 'extra == "sqlite"' in r]
 
@@ -78,10 +81,28 @@ def test_sqlite_store_and_cli_work_without_any_extra(tmp_path: Path) -> None:
         print(store.count("s"), type(store) is SQLiteChatStore)
         """,
         str(tmp_path / "chat.db"),
-        blocked="psycopg,redis",
+        blocked="psycopg,redis,sqlalchemy,aiosqlite",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["2", "True"]
+
+
+def test_a_one_shot_on_the_sqlite_default_never_imports_sqlalchemy(
+    tmp_path: Path, arcee_server: ArceeTestServer
+) -> None:
+    # SQLAlchemy's import alone cost a one-shot more than the rest of the CLI (issue 11).
+    code = f"""
+        import contextlib, io, os
+        os.environ["ARCEE_API_KEY"] = "k"
+        from langchain_arcee.cli import main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["-m", "hi", "--base-url", {arcee_server.base_url!r},
+                         "--store", {str(tmp_path / "one.db")!r}])
+        assert code == 0, code
+        assert out.getvalue().strip(), "no answer printed"
+        """
+    assert "sqlalchemy" not in _loaded_after(code)
 
 
 @pytest.mark.parametrize(
@@ -101,6 +122,12 @@ def test_sqlite_store_and_cli_work_without_any_extra(tmp_path: Path) -> None:
         (
             "psycopg",
             "from langchain_arcee import store_from_url; store_from_url('postgresql://h/d').count('s')",
+            "postgres",
+        ),
+        ("sqlalchemy", "from langchain_arcee import PostgresChatStore", "postgres"),
+        (
+            "sqlalchemy",
+            "from langchain_arcee import store_from_url; store_from_url('postgresql://h/d')",
             "postgres",
         ),
     ],

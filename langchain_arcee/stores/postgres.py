@@ -20,38 +20,37 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Engine,
-    Float,
-    Identity,
-    Table,
-    bindparam,
-    create_engine,
-    func,
-    select,
-    text,
-)
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.schema import CreateSchema
-from sqlalchemy.sql import Executable
-
 from langchain_arcee.extras import missing_extra
 from langchain_arcee.redaction import redact_url, url_secrets
 from langchain_arcee.stores.base import TurnLease, TurnStart, conflict_error
+from langchain_arcee.stores.relational import Results, Work
 from langchain_arcee.stores.serialization import DecodeCache
-from langchain_arcee.stores.sql import (
-    Results,
-    SQLChatStore,
-    Work,
-    _invalidated,
-    _store_error,
-)
+
+try:  # the postgres extra brings SQLAlchemy and psycopg
+    from sqlalchemy import (
+        BigInteger,
+        Column,
+        Engine,
+        Float,
+        Identity,
+        Table,
+        bindparam,
+        create_engine,
+        func,
+        select,
+        text,
+    )
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+    from sqlalchemy.schema import CreateSchema
+    from sqlalchemy.sql import Executable
+
+    from langchain_arcee.stores.sql import SQLChatStore, _invalidated, _store_error
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise missing_extra("PostgresChatStore", "SQLAlchemy", "postgres") from exc
 
 _T = TypeVar("_T")
 

@@ -1,41 +1,21 @@
-"""Shared SQLAlchemy logic of the SQL stores (SQLite and PostgreSQL).
+"""SQLAlchemy Core half of the PostgreSQL store: tables, migrations, statements, executors.
 
-Every statement is built once, in the constructor, with bound parameters; SQLAlchemy's
-compiled cache then compiles each once per engine. A unit of work (statements to run in one
-transaction, with their parameters) runs on a sync ``Engine`` or an ``AsyncEngine`` through
-one executor each, so the two paths never diverge.
-
-Schema (``<prefix>_sessions``, ``<prefix>_messages``, ``<prefix>_migrations``)::
-
-    sessions(session_id TEXT PK, created_at, updated_at, expires_at NULL, message_count,
-             version, lease_token NULL, lease_expires_at NULL, last_turn_token NULL)
-    messages(id autoincrement PK, session_id -> sessions ON DELETE CASCADE, data TEXT,
-             created_at), INDEX (session_id, id)
-    migrations(v INTEGER PK)   -- the migrations applied, by index in ``MIGRATIONS``
-
-Rows of ``messages`` are append-only; a session's order is its ids' order. ``version`` counts
-every change of a session (append, clear, delete, expiry): a turn's commit is refused unless
-the version is still the one the turn read. A cleared or deleted session keeps its
-``sessions`` row (with no messages) so that a turn in flight on it sees the change;
-:meth:`SQLChatStore.purge_expired` removes such rows when no turn holds them.
-
-Migrations follow ``langgraph-checkpoint-postgres``: ``MIGRATIONS[i]`` is schema version
-``i``; :meth:`SQLChatStore.setup` applies the missing ones in order, under the dialect's DDL
-lock, and records each. A database written by 0.1.0 (tables, no migrations table) upgrades in
-place: the first step's ``CREATE ... IF NOT EXISTS`` finds its tables, the next adds columns.
+The turn protocol itself (units of work and what their results mean) is
+:class:`~langchain_arcee.stores.relational.RelationalChatStore`; this class builds its
+statements once, in the constructor, with bound parameters (SQLAlchemy's compiled cache then
+compiles each once per engine), and runs a unit of work on a sync ``Engine`` through one
+executor (async backends override :meth:`SQLChatStore._arun` with theirs).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, TypeVar
 
-from langchain_core.messages import BaseMessage
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -49,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -62,62 +43,23 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql import Executable
 
 from langchain_arcee.redaction import scrub
-from langchain_arcee.stores.base import (
-    ChatStore,
-    SessionInfo,
-    SessionSummary,
-    StoreError,
-    TurnLease,
-    TurnStart,
-    check_last,
-    check_page,
-    check_session_id,
-    conflict_error,
-    normalize_ttl,
+from langchain_arcee.stores.base import StoreError
+from langchain_arcee.stores.relational import (
+    RelationalChatStore,
+    Results,
+    Work,
+    check_identifier,
+    store_error,
 )
-from langchain_arcee.stores.serialization import DecodeCache, encode_messages
+from langchain_arcee.stores.serialization import DecodeCache
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 _T = TypeVar("_T")
-
-Work = list[tuple[Executable, Any]]
-"""A unit of work: statements to run in one transaction, each with its bound parameters."""
-
-Results = list[Any]
-"""What a unit of work returned: per statement its rows (a list) or its rowcount (an int)."""
-
-
-def check_identifier(value: str, what: str) -> str:
-    """Validate a table prefix or schema name (SQLAlchemy also quotes it).
-
-    Raises:
-        ValueError: If it is not a plain identifier.
-    """
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
-        msg = f"{what} must match {_IDENTIFIER.pattern}, got {value!r}"
-        raise ValueError(msg)
-    return value
-
-
-def utcnow() -> datetime:
-    """The app host's clock, in UTC."""
-    return datetime.now(timezone.utc)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything is written in UTC.
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def _store_error(
     session_id: str, write: bool, exc: SQLAlchemyError, secrets: frozenset[str]
 ) -> StoreError:
-    action = "write" if write else "read"
-    return StoreError(f"session {session_id!r}: {action} failed: {scrub(str(exc), secrets)}")
+    return store_error(session_id, write, scrub(str(exc), secrets))
 
 
 def _invalidated(exc: SQLAlchemyError) -> bool:
@@ -125,8 +67,8 @@ def _invalidated(exc: SQLAlchemyError) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-class SQLChatStore(ChatStore):
-    """Base of the SQL stores: schema, migrations, statements and sync/async execution.
+class SQLChatStore(RelationalChatStore):
+    """The turn protocol on SQLAlchemy Core: schema, migrations, statements, execution.
 
     Args:
         engine: Sync engine to use (left open by :meth:`close`), or ``None`` to create one
@@ -150,19 +92,15 @@ class SQLChatStore(ChatStore):
         schema: str | None = None,
         cache_bytes: int = DecodeCache.DEFAULT_MAX_BYTES,
     ) -> None:
-        check_identifier(table_prefix, "table_prefix")
+        super().__init__(ttl=ttl, table_prefix=table_prefix, cache_bytes=cache_bytes)
         if schema is not None:
             check_identifier(schema, "schema")
-        self.ttl = normalize_ttl(ttl)
-        self.table_prefix = table_prefix
         self.schema = schema
         self._engine = engine
         self._autocommit: Engine | None = None
         self._owns_engine = engine is None
         self._engine_lock = threading.Lock()
         self._schema_lock = threading.Lock()
-        self._ready = False
-        self._cache = DecodeCache(max_bytes=cache_bytes)
 
         self.metadata = MetaData(schema=schema)
         self.sessions = Table(
@@ -232,25 +170,6 @@ class SQLChatStore(ChatStore):
     def _ddl_prelude(self) -> list[Executable]:
         """Statements run before migrating (e.g. a DDL lock, ``CREATE SCHEMA``)."""
         return []
-
-    def _write_prelude(self) -> list[Executable]:
-        """First statements of every write transaction (e.g. SQLite's ``BEGIN IMMEDIATE``)."""
-        return []
-
-    def _check_session_id(self, session_id: str) -> str:
-        """Validate a session id for this backend (override to reject what it can't store).
-
-        Raises:
-            TypeError: If it is not a string.
-            ValueError: If it is empty or not encodable as UTF-8 (a lone surrogate).
-        """
-        check_session_id(session_id)
-        try:
-            session_id.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            msg = f"session_id is not valid unicode (lone surrogate?): {session_id!r}"
-            raise ValueError(msg) from exc
-        return session_id
 
     # ---- migrations ---------------------------------------------------------------------
     def _migrate_create_tables(self, conn: Connection) -> None:
@@ -399,12 +318,6 @@ class SQLChatStore(ChatStore):
                     continue
                 raise _store_error(session_id, write, exc, self._secrets) from exc
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _arun(
-        self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
-    ) -> _T:
-        """Async :meth:`_run`: on a worker thread (backends with an async driver override it)."""
-        return await asyncio.to_thread(self._run, work, session_id, finish, write=write)
 
     # ---- statements (built once) --------------------------------------------------------
     def _build_statements(self) -> None:
@@ -585,362 +498,6 @@ class SQLChatStore(ChatStore):
         self._count_expired = select(s.c.session_id).where(is_expired)
         self._purge_sessions = delete(s).where(doomed)
 
-    # ---- parameters ----------------------------------------------------------------------
-    _NO_LIMIT: int | None = None
-    """What a ``LIMIT`` parameter takes for "no limit" (SQLite: -1)."""
-
-    def _params(self, session_id: str, **values: Any) -> dict[str, Any]:
-        """Bound parameters of a statement: the session id, ``now`` and ``values``.
-
-        ``last``/``limit`` of ``None`` become the dialect's "no limit".
-        """
-        for name in ("last", "limit"):
-            if name in values and values[name] is None:
-                values[name] = self._NO_LIMIT
-        return {"sid": session_id, "now": utcnow(), **values}
-
-    def _ttl_seconds(self) -> float | None:
-        return self.ttl.total_seconds() if self.ttl is not None else None
-
-    # ---- units of work ---------------------------------------------------------------------
-    def _begin_work(self, session_id: str, token: str, last: int | None, lease: float) -> Work:
-        params = self._params(session_id, token=token, lease=lease, last=last)
-        return [
-            *((stmt, None) for stmt in self._write_prelude()),
-            (self._take_lease, params),
-            (self._window, params),
-            (self._head, params),
-        ]
-
-    def _begin_finish(
-        self, session_id: str, token: str, lease: float
-    ) -> Callable[[Results], TurnStart | None]:
-        def finish(results: Results) -> TurnStart | None:
-            taken, window, head = results[-3], results[-2], results[-1]
-            if not taken:
-                return None
-            version, total, expired = taken[0]
-            return self._turn_start(
-                TurnLease(session_id, token, int(version), lease), window, head, total, expired
-            )
-
-        return finish
-
-    def _turn_start(
-        self,
-        lease: TurnLease,
-        window: Sequence[Any],
-        head: Sequence[Any],
-        total: int,
-        expired: bool,
-    ) -> TurnStart:
-        """Decode a turn's start from the rows read (newest first) and the session's state."""
-        if expired:
-            return TurnStart(lease, [], 0, None)
-        rows = sorted(window, key=lambda row: row[0])
-        decode = self._cache.decode_many
-        messages = decode([row[1] for row in rows], session_id=lease.session_id, shared=True)
-        first = None
-        if head and (not rows or head[0][0] != rows[0][0]):
-            first = decode([head[0][1]], session_id=lease.session_id, shared=True)[0]
-        return TurnStart(lease, messages, int(total), first)
-
-    def _commit_work(self, lease: TurnLease, encoded: list[str]) -> Work:
-        params = self._params(
-            lease.session_id,
-            token=lease.token,
-            base=lease.version,
-            n=len(encoded),
-            ttl=self._ttl_seconds(),
-        )
-        rows = [{**params, "data": data} for data in encoded]
-        return [
-            *((stmt, None) for stmt in self._write_prelude()),
-            (self._purge_if_expired, params),
-            (self._insert_if_at_base, rows),
-            (self._bump_if_at_base, params),
-            (self._state, params),
-        ]
-
-    @staticmethod
-    def _commit_finish(
-        lease: TurnLease, messages: Sequence[BaseMessage]
-    ) -> Callable[[Results], None]:
-        def finish(results: Results) -> None:
-            bumped, state = results[-2], results[-1]
-            if bumped:
-                return
-            # Not applied now; applied already if an earlier attempt of this very turn
-            # committed and only its reply was lost (the row names the last turn's token).
-            if state and state[0][3] == lease.token and int(state[0][0]) == lease.version + 1:
-                return
-            raise conflict_error(lease, messages)
-
-        return finish
-
-    def _append_work(self, session_id: str, encoded: list[str]) -> Work:
-        params = self._params(session_id, n=len(encoded), ttl=self._ttl_seconds())
-        return [
-            *((stmt, None) for stmt in self._write_prelude()),
-            (self._purge_expired_session, params),
-            (self._upsert_session, params),
-            (self._insert_message, [{**params, "data": data} for data in encoded]),
-        ]
-
-    def _clear_work(self, session_id: str) -> Work:
-        params = self._params(session_id)
-        return [
-            *((stmt, None) for stmt in self._write_prelude()),
-            (self._delete_messages, params),
-            (self._empty_session, params),
-        ]
-
-    def _purge_work(self) -> Work:
-        params = {"now": utcnow()}
-        return [
-            *((stmt, None) for stmt in self._write_prelude()),
-            (self._count_expired, params),
-            (self._purge_messages, params),
-            (self._purge_sessions, params),
-        ]
-
-    # ---- result handling ---------------------------------------------------------------
-    def _newest_decoder(self, session_id: str) -> Callable[[Results], list[BaseMessage]]:
-        def finish(results: Results) -> list[BaseMessage]:
-            rows = sorted(results[-1], key=lambda row: row[0])
-            return self._cache.decode_many([row[1] for row in rows], session_id=session_id)
-
-        return finish
-
-    def _page_decoder(self, session_id: str) -> Callable[[Results], list[BaseMessage]]:
-        def finish(results: Results) -> list[BaseMessage]:
-            return self._cache.decode_many([row[0] for row in results[-1]], session_id=session_id)
-
-        return finish
-
-    @staticmethod
-    def _count_of(results: Results) -> int:
-        rows = results[-1]
-        return int(rows[0][0]) if rows else 0
-
-    @staticmethod
-    def _session_infos(results: Results) -> list[SessionInfo]:
-        return [SessionInfo(sid, int(n), _aware(updated)) for sid, n, updated in results[-1]]
-
-    @staticmethod
-    def _expired_count(results: Results) -> int:
-        return len(results[-3])
-
-    # ---- the running summary -------------------------------------------------------------
-    @staticmethod
-    def _summary_of(results: Results) -> SessionSummary | None:
-        rows = results[-1]
-        if not rows or rows[0][0] is None:
-            return None
-        text_, covers, produced = rows[0]
-        return SessionSummary(text_, int(covers), _aware(produced))
-
-    def _summary_save_work(
-        self, session_id: str, summary: SessionSummary, expected_covers: int | None
-    ) -> Work:
-        self._check_session_id(session_id)
-        params = self._params(
-            session_id,
-            expected=expected_covers,
-            text=summary.text,
-            covers=summary.covers,
-            produced=summary.updated_at or utcnow(),
-        )
-        return [(self._summary_save, params)]
-
-    def load_summary(self, session_id: str) -> SessionSummary | None:
-        """The session's summary, or ``None``."""
-        self._check_session_id(session_id)
-        work: Work = [(self._summary_load, self._params(session_id))]
-        return self._run(work, session_id, self._summary_of, write=False)
-
-    async def aload_summary(self, session_id: str) -> SessionSummary | None:
-        """Async :meth:`load_summary`."""
-        self._check_session_id(session_id)
-        work: Work = [(self._summary_load, self._params(session_id))]
-        return await self._arun(work, session_id, self._summary_of, write=False)
-
-    def save_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
-    ) -> bool:
-        """Compare-and-set the session's summary on its ``covers`` (one statement)."""
-        work = self._summary_save_work(session_id, summary, expected_covers)
-        return self._run(work, session_id, _renewed, write=True)
-
-    async def asave_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
-    ) -> bool:
-        """Async :meth:`save_summary`."""
-        work = self._summary_save_work(session_id, summary, expected_covers)
-        return await self._arun(work, session_id, _renewed, write=True)
-
-    # ---- the ChatStore API -------------------------------------------------------------
-    def try_begin_turn(
-        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
-    ) -> TurnStart | None:
-        """Take the lease and read the newest ``last`` messages in one transaction."""
-        self._check_session_id(session_id)
-        check_last(last)
-        work = self._begin_work(session_id, token, last, lease_seconds)
-        finish = self._begin_finish(session_id, token, lease_seconds)
-        return self._run(work, session_id, finish, write=True)
-
-    async def atry_begin_turn(
-        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
-    ) -> TurnStart | None:
-        """Async :meth:`try_begin_turn`."""
-        self._check_session_id(session_id)
-        check_last(last)
-        work = self._begin_work(session_id, token, last, lease_seconds)
-        finish = self._begin_finish(session_id, token, lease_seconds)
-        return await self._arun(work, session_id, finish, write=True)
-
-    def commit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
-        """Append the turn if the session is still at ``lease.version``; release the lease."""
-        work = self._commit_work(lease, encode_messages(messages))
-        self._run(work, lease.session_id, self._commit_finish(lease, messages), write=True)
-
-    async def acommit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
-        """Async :meth:`commit_turn`."""
-        work = self._commit_work(lease, encode_messages(messages))
-        await self._arun(work, lease.session_id, self._commit_finish(lease, messages), write=True)
-
-    def _lease_work(self, stmt: Executable, lease: TurnLease) -> Work:
-        params = self._params(lease.session_id, token=lease.token, lease=lease.lease_seconds)
-        return [*((s, None) for s in self._write_prelude()), (stmt, params)]
-
-    def release_turn(self, lease: TurnLease) -> None:
-        """Give the lease back (a no-op if another token holds it)."""
-        self._run(self._lease_work(self._release, lease), lease.session_id, _none, write=True)
-
-    async def arelease_turn(self, lease: TurnLease) -> None:
-        """Async :meth:`release_turn`."""
-        work = self._lease_work(self._release, lease)
-        await self._arun(work, lease.session_id, _none, write=True)
-
-    def renew_turn(self, lease: TurnLease) -> bool:
-        """Extend the lease; False if it is no longer held by ``lease.token``."""
-        work = self._lease_work(self._renew, lease)
-        return self._run(work, lease.session_id, _renewed, write=True)
-
-    async def arenew_turn(self, lease: TurnLease) -> bool:
-        """Async :meth:`renew_turn`."""
-        work = self._lease_work(self._renew, lease)
-        return await self._arun(work, lease.session_id, _renewed, write=True)
-
-    def _prepare_append(self, session_id: str, messages: Sequence[BaseMessage]) -> list[str]:
-        self._check_session_id(session_id)
-        return encode_messages(messages)  # raises before any transaction is opened
-
-    def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
-        """Append messages in one transaction (all or nothing), bumping the version.
-
-        Raises:
-            TypeError: If an item is not an encodable LangChain message (nothing stored).
-            StoreError: If the database write failed (nothing stored).
-        """
-        encoded = self._prepare_append(session_id, messages)
-        if encoded:
-            self._run(self._append_work(session_id, encoded), session_id, _none, write=True)
-
-    async def aappend(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
-        """Async :meth:`append`."""
-        encoded = self._prepare_append(session_id, messages)
-        if encoded:
-            work = self._append_work(session_id, encoded)
-            await self._arun(work, session_id, _none, write=True)
-
-    def _load_work(self, session_id: str, last: int | None) -> Work:
-        return [(self._load_newest, self._params(session_id, last=last))]
-
-    def load(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
-        """Return the session's messages, oldest first (only the newest ``last`` are read)."""
-        self._check_session_id(session_id)
-        if check_last(last) == 0:
-            return []
-        work = self._load_work(session_id, last)
-        return self._run(work, session_id, self._newest_decoder(session_id), write=False)
-
-    async def aload(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
-        """Async :meth:`load`."""
-        self._check_session_id(session_id)
-        if check_last(last) == 0:
-            return []
-        work = self._load_work(session_id, last)
-        return await self._arun(work, session_id, self._newest_decoder(session_id), write=False)
-
-    def count(self, session_id: str) -> int:
-        """Number of messages stored for a session."""
-        self._check_session_id(session_id)
-        work: Work = [(self._count, self._params(session_id))]
-        return self._run(work, session_id, self._count_of, write=False)
-
-    async def acount(self, session_id: str) -> int:
-        """Async :meth:`count`."""
-        self._check_session_id(session_id)
-        work: Work = [(self._count, self._params(session_id))]
-        return await self._arun(work, session_id, self._count_of, write=False)
-
-    def _page_work(self, session_id: str, offset: int, limit: int) -> Work:
-        check_page(offset, limit)
-        return [(self._page, self._params(session_id, offset=offset, limit=limit))]
-
-    def read_page(self, session_id: str, *, offset: int = 0, limit: int = 100) -> list[BaseMessage]:
-        """Messages ``offset`` .. ``offset + limit - 1`` of a session, oldest first."""
-        self._check_session_id(session_id)
-        work = self._page_work(session_id, offset, limit)
-        return self._run(work, session_id, self._page_decoder(session_id), write=False)
-
-    async def aread_page(
-        self, session_id: str, *, offset: int = 0, limit: int = 100
-    ) -> list[BaseMessage]:
-        """Async :meth:`read_page`."""
-        self._check_session_id(session_id)
-        work = self._page_work(session_id, offset, limit)
-        return await self._arun(work, session_id, self._page_decoder(session_id), write=False)
-
-    def _list_work(self, limit: int | None, offset: int) -> Work:
-        check_page(offset, limit)
-        return [(self._list, self._params("*", offset=offset, limit=limit))]
-
-    def list_sessions(self, *, limit: int | None = None, offset: int = 0) -> list[SessionInfo]:
-        """Live sessions, most recently updated first, with their message counts."""
-        return self._run(self._list_work(limit, offset), "*", self._session_infos, write=False)
-
-    async def alist_sessions(
-        self, *, limit: int | None = None, offset: int = 0
-    ) -> list[SessionInfo]:
-        """Async :meth:`list_sessions`."""
-        work = self._list_work(limit, offset)
-        return await self._arun(work, "*", self._session_infos, write=False)
-
-    def clear(self, session_id: str) -> None:
-        """Remove all of a session's messages (its version moves on)."""
-        self._check_session_id(session_id)
-        self._run(self._clear_work(session_id), session_id, _none, write=True)
-
-    async def aclear(self, session_id: str) -> None:
-        """Async :meth:`clear`."""
-        self._check_session_id(session_id)
-        await self._arun(self._clear_work(session_id), session_id, _none, write=True)
-
-    async def adelete(self, session_id: str) -> None:
-        """Async :meth:`delete`."""
-        await self.aclear(session_id)
-
-    def purge_expired(self) -> int:
-        """Delete expired sessions (and emptied ones no turn holds); returns how many expired."""
-        return self._run(self._purge_work(), "*", self._expired_count, write=True)
-
-    async def apurge_expired(self) -> int:
-        """Async :meth:`purge_expired`."""
-        return await self._arun(self._purge_work(), "*", self._expired_count, write=True)
-
     def close(self) -> None:
         """Dispose the engine this store created (an injected engine is left open)."""
         if self._owns_engine and self._engine is not None:
@@ -951,19 +508,9 @@ class SQLChatStore(ChatStore):
 
 
 def _case(condition: Any, then: Any, otherwise: Any) -> Any:
-    from sqlalchemy import case
-
     return case((condition, then), else_=otherwise)
 
 
 def _case_expired(is_expired: Any, count: Any) -> Any:
     """``0`` for an expired session's old messages (they are purged), else ``count``."""
     return _case(is_expired, 0, count)
-
-
-def _none(_results: Results) -> None:
-    return None
-
-
-def _renewed(results: Results) -> bool:
-    return bool(results[-1])

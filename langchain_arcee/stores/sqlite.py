@@ -1,4 +1,4 @@
-"""SQLite conversation store (SQLAlchemy Core on the standard library's ``sqlite3``).
+"""SQLite conversation store, on the standard library's ``sqlite3`` (no other dependency).
 
 One file can be shared by several threads and processes: the database runs in WAL mode
 (readers never block the writer), every write transaction starts with ``BEGIN IMMEDIATE`` (it
@@ -6,40 +6,37 @@ takes the write lock up front, so two writers queue on ``busy_timeout`` instead 
 a lock upgrade) and an append is one transaction. Leases and TTLs use the clock of the host
 the processes run on (a SQLite file is shared by one host's processes only).
 
+The statements are plain SQL, written once per store: importing SQLAlchemy costs a one-shot
+``arcee-chat -m`` more than everything else it does, and SQLite needs none of its portability.
 Async calls run each unit of work on a worker thread in one hop (a SQLite statement takes
 microseconds, but a writer may wait on another process's lock, which must not block the
-event loop); there is no async driver to bind to a loop, so one store serves any number of
-event loops.
+event loop); one store serves any number of threads and event loops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 import time
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    Table,
-    bindparam,
-    create_engine,
-    event,
-    text,
-)
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
-from sqlalchemy.sql import Executable
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from langchain_arcee.redaction import redact_url
+from langchain_arcee.stores.base import StoreError
+from langchain_arcee.stores.relational import RelationalChatStore, Results, Work, store_error
 from langchain_arcee.stores.serialization import DecodeCache
-from langchain_arcee.stores.sql import SQLChatStore
 
-_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+_T = TypeVar("_T")
+
+_SCHEMES = ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite")
 
 
 def sqlite_path(path_or_url: str | Path) -> str:
@@ -50,33 +47,111 @@ def sqlite_path(path_or_url: str | Path) -> str:
     """
     raw = str(path_or_url)
     if "://" in raw:
-        url = make_url(raw)
-        if url.get_backend_name() != "sqlite":
+        url = urlsplit(raw)
+        if url.scheme.lower() not in _SCHEMES:
             msg = f"not a SQLite URL: {redact_url(raw)!r}"
             raise ValueError(msg)
-        database = url.database or ""
+        if url.netloc:
+            msg = f"a SQLite URL names a file, not a host: {redact_url(raw)!r}"
+            raise ValueError(msg)
+        # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
+        database = unquote(url.path[1:])
     else:
         database = raw
     if database in ("", ":memory:") or database.startswith("file::memory:"):
         msg = (
             "SQLiteChatStore needs a database file (an in-memory SQLite database is not shared "
-            "between its sync and async engines); use InMemoryChatStore instead"
+            "between connections); use InMemoryChatStore instead"
         )
         raise ValueError(msg)
     return database
 
 
-class SQLiteChatStore(SQLChatStore):
+def _stored(value: datetime) -> str:
+    """A UTC datetime as stored: naive text, as SQLAlchemy wrote it (0.1.0 files compare)."""
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str | None) -> Iterator[sqlite3.Connection]:
+    """Run the block in a transaction opened by ``begin`` (``None``: no explicit one).
+
+    Commits when the block ends, rolls back if it raises (even on cancellation).
+    """
+    if begin is not None:
+        conn.execute(begin)
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    if conn.in_transaction:
+        conn.commit()
+
+
+class _OwnConnections:
+    """Connections this store opens to its file, kept idle for reuse by any thread.
+
+    Hand-written (the standard library has no pool, and SQLAlchemy's is the import this
+    store avoids); the store closes them on :meth:`SQLiteChatStore.close`.
+    """
+
+    def __init__(self, open_connection: Callable[[], sqlite3.Connection]) -> None:
+        self._open = open_connection
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        conn = conn or self._open()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:  # a failed rollback left it unusable: don't reuse it
+                conn.close()
+            else:
+                with self._lock:
+                    self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class _EngineConnections:
+    """Connections borrowed from an injected SQLAlchemy engine: its pool, its caller's to close."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        proxy = self.engine.raw_connection()
+        try:
+            yield proxy.driver_connection  # type: ignore[misc]
+        finally:
+            proxy.close()  # back to the engine's pool
+
+    def close(self) -> None:
+        return None
+
+
+class SQLiteChatStore(RelationalChatStore):
     """Conversation store in a SQLite file.
 
-    The engine is created lazily from the path (and disposed by :meth:`close`, or on leaving
-    a ``with`` block), or injected (``engine=``: then no path is needed, the engine is left
-    open and gets no pragmas from this store).
+    Connections are opened lazily from the path (and closed by :meth:`close`, or on leaving
+    a ``with`` block), or borrowed from an injected SQLAlchemy ``engine`` (then no path is
+    needed, the engine is left open and its connections get no pragmas from this store).
 
     Args:
         path_or_url: Database file path or ``sqlite:///path`` URL (not needed when an engine
             is injected).
-        engine: Engine to use instead of creating one.
+        engine: SQLAlchemy engine on a SQLite file to borrow connections from instead.
         ttl: Sessions expire this long after their last write (``timedelta`` or seconds);
             :meth:`purge_expired` deletes them.
         table_prefix: Prefix of the table names.
@@ -99,81 +174,314 @@ class SQLiteChatStore(SQLChatStore):
         busy_timeout_ms: int = 30_000,
         cache_bytes: int = DecodeCache.DEFAULT_MAX_BYTES,
     ) -> None:
-        if path_or_url is None and engine is None:
+        super().__init__(ttl=ttl, table_prefix=table_prefix, cache_bytes=cache_bytes)
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self._connections: _OwnConnections | _EngineConnections
+        if engine is not None:
+            self.path: str | None = engine.url.database
+            self._connections = _EngineConnections(engine)
+        elif path_or_url is not None:
+            self.path = sqlite_path(path_or_url)
+            self._connections = _OwnConnections(self._open_connection)
+        else:
             msg = "SQLiteChatStore needs a database path (or an injected engine)"
             raise ValueError(msg)
-        if path_or_url is not None:
-            self.path: str | None = sqlite_path(path_or_url)
-        else:
-            assert engine is not None
-            self.path = engine.url.database
-        self.busy_timeout_ms = int(busy_timeout_ms)
-        super().__init__(engine=engine, ttl=ttl, table_prefix=table_prefix, cache_bytes=cache_bytes)
+        self._schema_lock = threading.Lock()
+        self.sessions_table = f"{table_prefix}_sessions"
+        self.messages_table = f"{table_prefix}_messages"
+        self.migrations_table = f"{table_prefix}_migrations"
+        self._build_statements()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, table_prefix={self.table_prefix!r})"
 
-    # ---- dialect hooks -----------------------------------------------------------------
-    def _id_column(self) -> Column[int]:
-        # INTEGER PRIMARY KEY AUTOINCREMENT: ids are never reused, even after deletes.
-        return Column("id", Integer, primary_key=True, autoincrement=True)
+    # ---- connections ------------------------------------------------------------------
+    def _open_connection(self) -> sqlite3.Connection:
+        # isolation_level=None: no implicit BEGIN; the executor opens every transaction.
+        conn = sqlite3.connect(
+            str(self.path),
+            timeout=self.busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
-    def _table_kwargs(self) -> dict[str, Any]:
-        return {"sqlite_autoincrement": True}
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        """Pragmas of every connection this store opens."""
+        # busy_timeout first: switching to WAL needs a lock another process may hold.
+        conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms:d}")
+        # Switching to WAL can fail at once with "database is locked" while another
+        # process opens the same new file (SQLite's busy handler does not cover it): retry.
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
 
-    def _write_prelude(self) -> list[Executable]:
-        # SQLite has one writer per database: take the write lock before the first statement.
-        return [_BEGIN_IMMEDIATE]
+    # ---- migrations ---------------------------------------------------------------------
+    def _migrate_create_tables(self, conn: sqlite3.Connection) -> None:
+        """v0: the tables and indexes as 0.1.0 created them, if absent."""
+        s, m = self.sessions_table, self.messages_table
+        conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{s}" (session_id TEXT NOT NULL, '
+            "created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL, expires_at DATETIME, "
+            "message_count INTEGER NOT NULL, PRIMARY KEY (session_id))"
+        )
+        conn.execute(f'CREATE INDEX IF NOT EXISTS "{s}_updated_idx" ON "{s}" (updated_at)')
+        # AUTOINCREMENT: message ids are never reused, even after deletes.
+        conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{m}" (id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, '
+            "session_id TEXT NOT NULL, data TEXT NOT NULL, created_at DATETIME NOT NULL, "
+            f'FOREIGN KEY(session_id) REFERENCES "{s}" (session_id) ON DELETE CASCADE)'
+        )
+        conn.execute(f'CREATE INDEX IF NOT EXISTS "{m}_session_idx" ON "{m}" (session_id, id)')
 
-    def _ddl_prelude(self) -> list[Executable]:
-        # Check-then-migrate atomically across processes sharing the file.
-        return [_BEGIN_IMMEDIATE]
+    def _add_missing_columns(self, conn: sqlite3.Connection, columns: dict[str, str]) -> None:
+        table = self.sessions_table
+        existing = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+        for name, ddl in columns.items():
+            if name not in existing:
+                conn.execute(f'ALTER TABLE "{table}" ADD COLUMN {name} {ddl}')
 
-    def _now(self) -> Any:
-        return bindparam("now", type_=DateTime(timezone=True))
+    def _migrate_add_turn_columns(self, conn: sqlite3.Connection) -> None:
+        """v1: the turn protocol's version and lease columns (those still missing)."""
+        self._add_missing_columns(
+            conn,
+            {
+                "version": "BIGINT NOT NULL DEFAULT 0",
+                "lease_token": "TEXT",
+                "lease_expires_at": "DATETIME",
+                "last_turn_token": "TEXT",
+            },
+        )
 
-    def _after(self, seconds_param: str) -> Any:
-        return bindparam(f"{seconds_param}_at", type_=DateTime(timezone=True))
+    def _migrate_add_summary_columns(self, conn: sqlite3.Connection) -> None:
+        """v2: the running summary, stored beside the transcript (those still missing)."""
+        self._add_missing_columns(
+            conn, {"summary": "TEXT", "summary_covers": "INTEGER", "summary_updated_at": "DATETIME"}
+        )
 
-    def _timestamp_ddl(self) -> str:
-        return "DATETIME"
+    @property
+    def MIGRATIONS(self) -> list[Callable[[sqlite3.Connection], None]]:
+        """The schema's migrations; index ``i`` is schema version ``i``."""
+        return [
+            self._migrate_create_tables,
+            self._migrate_add_turn_columns,
+            self._migrate_add_summary_columns,
+        ]
+
+    def _setup_on(self, conn: sqlite3.Connection) -> None:
+        """Apply the missing migrations in the caller's transaction, recording each."""
+        table = self.migrations_table
+        conn.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (v INTEGER NOT NULL, PRIMARY KEY (v))')
+        done = {row[0] for row in conn.execute(f'SELECT v FROM "{table}"')}
+        for version, migration in enumerate(self.MIGRATIONS):
+            if version not in done:
+                migration(conn)
+                conn.execute(f'INSERT INTO "{table}" (v) VALUES (?)', (version,))
+
+    def setup(self) -> None:
+        """Create or upgrade the tables (done automatically on first use).
+
+        Migrations run in one ``BEGIN IMMEDIATE`` transaction, so processes sharing a new
+        file check and migrate one at a time.
+
+        Raises:
+            StoreError: If the database refused (the message names the store).
+        """
+        with self._schema_lock:
+            if self._ready:
+                return
+            try:
+                with self._connections.connection() as conn, _transaction(conn, "BEGIN IMMEDIATE"):
+                    self._setup_on(conn)
+            except sqlite3.Error as exc:
+                msg = f"setting up the tables of {self!r} failed: {_describe(exc)}"
+                raise StoreError(msg) from exc
+            self._ready = True
+
+    async def asetup(self) -> None:
+        """Async :meth:`setup` (on a worker thread: it runs once per store)."""
+        if not self._ready:
+            await asyncio.to_thread(self.setup)
+
+    create_schema = setup
+    acreate_schema = asetup
+
+    # ---- execution ----------------------------------------------------------------------
+    def _run(
+        self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
+    ) -> _T:
+        if not self._ready:
+            self.setup()
+        # SQLite has one writer per database: a write takes the write lock before its first
+        # statement; a single read is atomic on its own.
+        begin = "BEGIN IMMEDIATE" if write else ("BEGIN" if len(work) > 1 else None)
+        try:
+            with self._connections.connection() as conn, _transaction(conn, begin):
+                return finish([_execute(conn, stmt, params) for stmt, params in work])
+        except sqlite3.Error as exc:
+            raise store_error(session_id, write, _describe(exc)) from exc
+
+    async def _arun(
+        self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
+    ) -> _T:
+        return await asyncio.to_thread(self._run, work, session_id, finish, write=write)
 
     def _params(self, session_id: str, **values: Any) -> dict[str, Any]:
         params = super()._params(session_id, **values)
+        # Times are the app host's clock, computed here (SQLite's own is the same host's).
         for name in ("lease", "ttl"):
             if name in params:
                 seconds = params[name]
                 params[f"{name}_at"] = (
                     None if seconds is None else params["now"] + timedelta(seconds=seconds)
                 )
-        return params
+        return {k: _stored(v) if isinstance(v, datetime) else v for k, v in params.items()}
 
-    def _insert(self, table: Table) -> Any:
-        return sqlite_insert(table)
+    def close(self) -> None:
+        """Close the connections this store opened (an injected engine is left open)."""
+        self._connections.close()
 
-    def _create_engine(self) -> Engine:
-        # hide_parameters: errors and logs never quote the conversation being written.
-        engine = create_engine(f"sqlite:///{self.path}", hide_parameters=True)
-        event.listen(engine, "connect", self._on_connect)
-        return engine
+    # ---- statements (written once) ------------------------------------------------------
+    def _build_statements(self) -> None:
+        s, m = f'"{self.sessions_table}"', f'"{self.messages_table}"'
+        live = "(expires_at IS NULL OR expires_at > :now)"
+        expired = "(expires_at IS NOT NULL AND expires_at <= :now)"
+        live_session = f"EXISTS (SELECT 1 FROM {s} WHERE session_id = :sid AND {live})"
 
-    def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            # busy_timeout first: switching to WAL needs a lock another process may hold.
-            cursor.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms:d}")
-            # Switching to WAL can fail at once with "database is locked" while another
-            # process opens the same new file (SQLite's busy handler does not cover it): retry.
-            deadline = time.monotonic() + self.busy_timeout_ms / 1000
-            while True:
-                try:
-                    cursor.execute("PRAGMA journal_mode = WAL")
-                    break
-                except sqlite3.OperationalError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.01)
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-        finally:
-            cursor.close()
+        # A turn's start: take the lease (insert the session row if new), then read.
+        self._take_lease = (
+            f"INSERT INTO {s} (session_id, created_at, updated_at, expires_at, message_count, "
+            "version, lease_token, lease_expires_at) "
+            "VALUES (:sid, :now, :now, NULL, 0, 0, :token, :lease_at) "
+            "ON CONFLICT (session_id) DO UPDATE SET lease_token = excluded.lease_token, "
+            "lease_expires_at = excluded.lease_expires_at "
+            f"WHERE {s}.lease_token IS NULL OR {s}.lease_token = excluded.lease_token "
+            f"OR {s}.lease_expires_at <= :now "
+            f"RETURNING version, message_count, {expired}"
+        )
+        self._window = (
+            f"SELECT id, data FROM {m} WHERE session_id = :sid ORDER BY id DESC LIMIT :last"
+        )
+        self._head = f"SELECT id, data FROM {m} WHERE session_id = :sid ORDER BY id LIMIT 1"
+        self._state = (
+            f"SELECT version, message_count, {expired}, last_turn_token FROM {s} "
+            "WHERE session_id = :sid"
+        )
+
+        # A turn's commit: everything conditional on the version the turn read.
+        at_base = f"EXISTS (SELECT 1 FROM {s} WHERE session_id = :sid AND version = :base"
+        self._purge_if_expired = (
+            f"DELETE FROM {m} WHERE session_id = :sid AND {at_base} AND {expired})"
+        )
+        self._insert_if_at_base = (
+            f"INSERT INTO {m} (session_id, data, created_at) "
+            f"SELECT :sid, :data, :now WHERE {at_base})"
+        )
+        own_lease = "lease_token = :token"
+        # An expired session starts afresh: its summary goes with its messages.
+        self._bump_if_at_base = (
+            f"UPDATE {s} SET version = version + 1, "
+            f"message_count = CASE WHEN {expired} THEN 0 ELSE message_count END + :n, "
+            "updated_at = :now, expires_at = :ttl_at, "
+            f"lease_token = CASE WHEN {own_lease} THEN NULL ELSE lease_token END, "
+            f"lease_expires_at = CASE WHEN {own_lease} THEN NULL ELSE lease_expires_at END, "
+            "last_turn_token = :token, "
+            f"summary = CASE WHEN {expired} THEN NULL ELSE summary END, "
+            f"summary_covers = CASE WHEN {expired} THEN NULL ELSE summary_covers END "
+            "WHERE session_id = :sid AND version = :base RETURNING version"
+        )
+        self._release = (
+            f"UPDATE {s} SET lease_token = NULL, lease_expires_at = NULL "
+            f"WHERE session_id = :sid AND {own_lease}"
+        )
+        self._renew = (
+            f"UPDATE {s} SET lease_expires_at = :lease_at WHERE session_id = :sid AND {own_lease}"
+        )
+
+        # A plain append (no lease): upsert the session row, bump its version.
+        self._upsert_session = (
+            f"INSERT INTO {s} (session_id, created_at, updated_at, expires_at, message_count, "
+            "version) VALUES (:sid, :now, :now, :ttl_at, :n, 1) "
+            "ON CONFLICT (session_id) DO UPDATE SET version = version + 1, "
+            f"message_count = CASE WHEN {expired} THEN 0 ELSE message_count END "
+            "+ excluded.message_count, "
+            "updated_at = excluded.updated_at, expires_at = excluded.expires_at, "
+            f"summary = CASE WHEN {expired} THEN NULL ELSE summary END, "
+            f"summary_covers = CASE WHEN {expired} THEN NULL ELSE summary_covers END"
+        )
+        self._purge_expired_session = (
+            f"DELETE FROM {m} WHERE session_id = :sid AND "
+            f"EXISTS (SELECT 1 FROM {s} WHERE session_id = :sid AND {expired})"
+        )
+        self._insert_message = (
+            f"INSERT INTO {m} (session_id, data, created_at) VALUES (:sid, :data, :now)"
+        )
+
+        # Clear/delete: drop the messages, keep the row as a newer, empty version.
+        self._delete_messages = f"DELETE FROM {m} WHERE session_id = :sid"
+        self._empty_session = (
+            f"UPDATE {s} SET version = version + 1, message_count = 0, updated_at = :now, "
+            "expires_at = NULL, summary = NULL, summary_covers = NULL, summary_updated_at = NULL "
+            "WHERE session_id = :sid"
+        )
+
+        # The running summary: a compare-and-set on its ``covers``.
+        self._summary_load = (
+            f"SELECT summary, summary_covers, summary_updated_at FROM {s} "
+            f"WHERE session_id = :sid AND {live}"
+        )
+        self._summary_save = (
+            f"UPDATE {s} SET summary = :text, summary_covers = :covers, "
+            "summary_updated_at = :produced "
+            "WHERE session_id = :sid AND coalesce(summary_covers, -1) = coalesce(:expected, -1)"
+        )
+
+        # Reads and admin.
+        self._load_newest = (
+            f"SELECT id, data FROM {m} WHERE session_id = :sid AND {live_session} "
+            "ORDER BY id DESC LIMIT :last"
+        )
+        self._page = (
+            f"SELECT data FROM {m} WHERE session_id = :sid AND {live_session} "
+            "ORDER BY id LIMIT :limit OFFSET :offset"
+        )
+        self._count = f"SELECT message_count FROM {s} WHERE session_id = :sid AND {live}"
+        self._list = (
+            f"SELECT session_id, message_count, updated_at FROM {s} "
+            f"WHERE {live} AND message_count > 0 "
+            "ORDER BY updated_at DESC, session_id LIMIT :limit OFFSET :offset"
+        )
+        idle = "(lease_token IS NULL OR lease_expires_at <= :now)"
+        doomed = f"({expired} OR (message_count = 0 AND {idle}))"
+        self._purge_messages = (
+            f"DELETE FROM {m} WHERE session_id IN (SELECT session_id FROM {s} WHERE {doomed})"
+        )
+        self._count_expired = f"SELECT session_id FROM {s} WHERE {expired}"
+        self._purge_sessions = f"DELETE FROM {s} WHERE {doomed}"
+
+
+def _execute(conn: sqlite3.Connection, sql: str, params: Any) -> Any:
+    """Run one statement: its rows if it returns any, else how many rows it changed."""
+    if isinstance(params, list):
+        cursor = conn.executemany(sql, params)
+    else:
+        cursor = conn.execute(sql, params if isinstance(params, Mapping) else ())
+    return cursor.fetchall() if cursor.description is not None else cursor.rowcount
+
+
+def _describe(exc: sqlite3.Error) -> str:
+    # Driver messages name the failure, never the bound values (the conversation).
+    return f"({type(exc).__module__}.{type(exc).__name__}) {exc}"

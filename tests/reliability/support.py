@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -202,17 +203,28 @@ def _libpq(url: str | None) -> str:
 
 @contextlib.contextmanager
 def _sql_poison(store: Any) -> Iterator[None]:
-    from sqlalchemy import text
+    from langchain_arcee.stores.sqlite import SQLiteChatStore
 
-    table = store.messages.name
-    trigger = f"{table}_poison"
-    if store.engine.dialect.name == "sqlite":
+    if isinstance(store, SQLiteChatStore):
+        table = store.messages_table
+        trigger = f"{table}_poison"
         create = [
             f"CREATE TRIGGER {trigger} BEFORE INSERT ON {table} "
             "BEGIN SELECT RAISE(ABORT, 'injected write failure'); END"
         ]
         drop = [f"DROP TRIGGER {trigger}"]
+
+        def run(statements: list[str]) -> None:
+            with sqlite3.connect(str(store.path)) as conn:
+                for stmt in statements:
+                    conn.execute(stmt)
+            conn.close()
+
     else:
+        from sqlalchemy import text
+
+        table = store.messages.name
+        trigger = f"{table}_poison"
         create = [
             f"CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN RAISE EXCEPTION 'injected write failure'; END $$",
@@ -220,16 +232,18 @@ def _sql_poison(store: Any) -> Iterator[None]:
             f"FOR EACH ROW EXECUTE FUNCTION {trigger}()",
         ]
         drop = [f"DROP TRIGGER {trigger} ON {table}", f"DROP FUNCTION {trigger}()"]
+
+        def run(statements: list[str]) -> None:
+            with store.engine.begin() as conn:
+                for stmt in statements:
+                    conn.execute(text(stmt))
+
     store.create_schema()
-    with store.engine.begin() as conn:
-        for stmt in create:
-            conn.execute(text(stmt))
+    run(create)
     try:
         yield
     finally:
-        with store.engine.begin() as conn:
-            for stmt in drop:
-                conn.execute(text(stmt))
+        run(drop)
 
 
 def make_store(

@@ -5,11 +5,11 @@ other sessions are unaffected, and once the fault is gone the user can simply re
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 
 from langchain_arcee import ChatArcee
 from langchain_arcee.memory import RunnableWithMemory
@@ -109,18 +109,19 @@ async def test_redis_out_of_memory_write_stores_nothing_and_retry_works(
 @pytest.fixture
 def read_only_sqlite(tmp_path: Path) -> Iterator[tuple[SQLiteChatStore, Callable[[bool], None]]]:
     """A SQLite store plus a switch that makes its connections read-only (PRAGMA query_only)."""
-    store = SQLiteChatStore(tmp_path / "ro.db")
     state = {"read_only": False}
 
-    def on_connect(dbapi_connection: object, _record: object) -> None:
-        if state["read_only"]:
-            dbapi_connection.execute("PRAGMA query_only = ON")  # type: ignore[attr-defined]
+    class SwitchableStore(SQLiteChatStore):
+        def _configure(self, conn: sqlite3.Connection) -> None:
+            super()._configure(conn)
+            if state["read_only"]:
+                conn.execute("PRAGMA query_only = ON")
 
-    event.listen(store.engine, "connect", on_connect)
+    store = SwitchableStore(tmp_path / "ro.db")
 
     def switch(read_only: bool) -> None:
         state["read_only"] = read_only
-        store.engine.dispose()
+        store.close()  # the next unit of work opens a connection with the new setting
 
     yield store, switch
     store.close()

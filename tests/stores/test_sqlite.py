@@ -59,10 +59,11 @@ def test_schema_and_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     store = SQLiteChatStore(f"sqlite:///{path}", table_prefix="chat")
     store.append("s", [HumanMessage("x")])
-    with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    conn = store._open_connection()  # a connection as the store configures them
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+    conn.close()
     store.close()
     raw = sqlite3.connect(path)
     tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -79,7 +80,6 @@ def test_injected_engine_is_not_disposed(tmp_path: Path) -> None:
     store = SQLiteChatStore(tmp_path / "ignored.db", engine=engine)
     store.append("s", [HumanMessage("x")])
     store.close()
-    assert store.engine is engine
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM arcee_messages").scalar() == 1
     engine.dispose()
@@ -98,11 +98,12 @@ def test_failed_write_raises_store_error_and_stores_nothing(tmp_path: Path) -> N
     store = SQLiteChatStore(tmp_path / "f.db")
     store.append("s", [HumanMessage("kept")])
     # Make the messages insert fail inside the transaction, after the session upsert.
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql(
+    with sqlite3.connect(tmp_path / "f.db") as conn:
+        conn.execute(
             "CREATE TRIGGER no_boom BEFORE INSERT ON arcee_messages "
             "WHEN NEW.data LIKE '%boom%' BEGIN SELECT RAISE(ABORT, 'boom rejected'); END"
         )
+    conn.close()
     with pytest.raises(StoreError, match="'s'") as info:
         store.append("s", [HumanMessage("fine"), HumanMessage("boom")])
     assert info.value.__cause__ is not None
@@ -119,8 +120,8 @@ def test_context_manager_closes_what_it_opened_and_leaves_injected_engines_open(
 
     with SQLiteChatStore(tmp_path / "own.db") as store:
         store.append("s", [HumanMessage("hi")])
-        assert store._engine is not None
-    assert store._engine is None  # the engine it created is disposed on leaving the block
+        assert store._connections._idle
+    assert not store._connections._idle  # closed on leaving
 
     engine = create_engine(f"sqlite:///{tmp_path / 'injected.db'}")
     with SQLiteChatStore(engine=engine) as injected:  # no path needed with an engine
@@ -137,4 +138,4 @@ async def test_async_context_manager(tmp_path: Path) -> None:
     async with SQLiteChatStore(tmp_path / "a.db") as store:
         await store.aappend("s", [HumanMessage("hi")])
         assert [m.content for m in await store.aload("s")] == ["hi"]
-    assert store._engine is None
+    assert not store._connections._idle

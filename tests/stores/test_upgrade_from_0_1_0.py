@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,6 +152,11 @@ def test_the_upgrade_records_every_migration_and_turns_use_the_new_protocol(
     assert messages_to_dict(start.messages) == SESSIONS["plain"][-4:]
     upgraded.commit_turn(start.lease, [HumanMessage("turn after the upgrade")])
     assert upgraded.save_summary("plain", SessionSummary("so far", 2), expected_covers=None)
+    if isinstance(upgraded, SQLiteChatStore):
+        with sqlite3.connect(str(upgraded.path)) as conn:
+            rows = conn.execute(f"SELECT v FROM {upgraded.migrations_table}").fetchall()
+        conn.close()
+        assert sorted(v for (v,) in rows) == list(range(len(upgraded.MIGRATIONS)))
     if isinstance(upgraded, SQLChatStore):
         from sqlalchemy import select
 

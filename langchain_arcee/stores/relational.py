@@ -1,0 +1,545 @@
+"""The turn protocol over SQL statements, whatever library runs them.
+
+:class:`RelationalChatStore` composes a store's units of work (statements to run in one
+transaction, with their parameters) and turns their results into answers; a subclass supplies
+the statements (built once) and the executor that runs a unit of work, sync and async. The
+SQLite store runs hand-written SQL on the standard library's ``sqlite3``; the PostgreSQL
+store builds its statements with SQLAlchemy Core (:mod:`langchain_arcee.stores.sql`).
+
+Schema (``<prefix>_sessions``, ``<prefix>_messages``, ``<prefix>_migrations``)::
+
+    sessions(session_id TEXT PK, created_at, updated_at, expires_at NULL, message_count,
+             version, lease_token NULL, lease_expires_at NULL, last_turn_token NULL,
+             summary NULL, summary_covers NULL, summary_updated_at NULL)
+    messages(id autoincrement PK, session_id -> sessions ON DELETE CASCADE, data TEXT,
+             created_at), INDEX (session_id, id)
+    migrations(v INTEGER PK)   -- the migrations applied, by index in ``MIGRATIONS``
+
+Rows of ``messages`` are append-only; a session's order is its ids' order. ``version`` counts
+every change of a session (append, clear, delete, expiry): a turn's commit is refused unless
+the version is still the one the turn read. A cleared or deleted session keeps its
+``sessions`` row (with no messages) so that a turn in flight on it sees the change;
+``purge_expired`` removes such rows when no turn holds them.
+
+Migrations follow ``langgraph-checkpoint-postgres``: ``MIGRATIONS[i]`` is schema version
+``i``; ``setup`` applies the missing ones in order, under a lock, and records each. A
+database written by 0.1.0 (tables, no migrations table) upgrades in place: the first step's
+``CREATE ... IF NOT EXISTS`` finds its tables, the next ones add columns.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from langchain_core.messages import BaseMessage
+
+from langchain_arcee.stores.base import (
+    ChatStore,
+    SessionInfo,
+    SessionSummary,
+    StoreError,
+    TurnLease,
+    TurnStart,
+    check_last,
+    check_page,
+    check_session_id,
+    conflict_error,
+    normalize_ttl,
+)
+from langchain_arcee.stores.serialization import DecodeCache, encode_messages
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
+_T = TypeVar("_T")
+
+Work = list[tuple[Any, Any]]
+"""A unit of work: statements to run in one transaction, each with its bound parameters
+(a mapping, a list of mappings to run it once per row, or ``None``)."""
+
+Results = list[Any]
+"""What a unit of work returned: per statement its rows (a list) or its rowcount (an int)."""
+
+
+def check_identifier(value: str, what: str) -> str:
+    """Validate a table prefix or schema name (it becomes part of table names).
+
+    Raises:
+        ValueError: If it is not a plain identifier.
+    """
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        msg = f"{what} must match {_IDENTIFIER.pattern}, got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def utcnow() -> datetime:
+    """The app host's clock, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def aware(value: datetime | str | None) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime (SQLite keeps naive UTC text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def store_error(session_id: str, write: bool, detail: str) -> StoreError:
+    """The error a failed unit of work raises: the session, the action, the driver's words."""
+    action = "write" if write else "read"
+    return StoreError(f"session {session_id!r}: {action} failed: {detail}")
+
+
+class RelationalChatStore(ChatStore):
+    """The turn protocol over SQL statements: units of work and what their results mean.
+
+    Subclasses set the statements (attributes named below, built once) and implement
+    :meth:`_run`/:meth:`_arun` (run a unit of work in one transaction), :meth:`setup` and
+    :meth:`close`.
+
+    Args:
+        ttl: Sessions expire this long after their last write (``timedelta`` or seconds).
+        table_prefix: Prefix of the table names.
+        cache_bytes: Bound of the decoded-message cache, in bytes of stored text (see
+            :class:`DecodeCache`); 0 disables it.
+    """
+
+    # The statements, each taking named parameters (``sid``, ``now``, ...).
+    _take_lease: Any
+    _window: Any
+    _head: Any
+    _state: Any
+    _purge_if_expired: Any
+    _insert_if_at_base: Any
+    _bump_if_at_base: Any
+    _release: Any
+    _renew: Any
+    _upsert_session: Any
+    _purge_expired_session: Any
+    _insert_message: Any
+    _delete_messages: Any
+    _empty_session: Any
+    _summary_load: Any
+    _summary_save: Any
+    _load_newest: Any
+    _page: Any
+    _count: Any
+    _list: Any
+    _count_expired: Any
+    _purge_messages: Any
+    _purge_sessions: Any
+
+    def __init__(
+        self,
+        *,
+        ttl: timedelta | float | None,
+        table_prefix: str,
+        cache_bytes: int,
+    ) -> None:
+        check_identifier(table_prefix, "table_prefix")
+        self.ttl = normalize_ttl(ttl)
+        self.table_prefix = table_prefix
+        self._ready = False
+        self._cache = DecodeCache(max_bytes=cache_bytes)
+
+    # ---- what a subclass provides -------------------------------------------------------
+    @abstractmethod
+    def _run(
+        self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
+    ) -> _T:
+        """Run a unit of work in one transaction; ``finish`` turns its results into the answer.
+
+        ``finish`` runs inside the transaction: if it raises, nothing is committed. Database
+        errors are raised as :class:`StoreError` naming the session and the action.
+        """
+
+    @abstractmethod
+    async def _arun(
+        self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
+    ) -> _T:
+        """Async :meth:`_run`."""
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Create or upgrade the tables (done automatically on first use)."""
+
+    def _check_session_id(self, session_id: str) -> str:
+        """Validate a session id for this backend (override to reject what it can't store).
+
+        Raises:
+            TypeError: If it is not a string.
+            ValueError: If it is empty or not encodable as UTF-8 (a lone surrogate).
+        """
+        check_session_id(session_id)
+        try:
+            session_id.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = f"session_id is not valid unicode (lone surrogate?): {session_id!r}"
+            raise ValueError(msg) from exc
+        return session_id
+
+    # ---- parameters ----------------------------------------------------------------------
+    _NO_LIMIT: int | None = None
+    """What a ``LIMIT`` parameter takes for "no limit" (SQLite: -1)."""
+
+    def _params(self, session_id: str, **values: Any) -> dict[str, Any]:
+        """Bound parameters of a statement: the session id, ``now`` and ``values``.
+
+        ``last``/``limit`` of ``None`` become the dialect's "no limit".
+        """
+        for name in ("last", "limit"):
+            if name in values and values[name] is None:
+                values[name] = self._NO_LIMIT
+        return {"sid": session_id, "now": utcnow(), **values}
+
+    def _ttl_seconds(self) -> float | None:
+        return self.ttl.total_seconds() if self.ttl is not None else None
+
+    # ---- units of work ---------------------------------------------------------------------
+    def _begin_work(self, session_id: str, token: str, last: int | None, lease: float) -> Work:
+        params = self._params(session_id, token=token, lease=lease, last=last)
+        return [
+            (self._take_lease, params),
+            (self._window, params),
+            (self._head, params),
+        ]
+
+    def _begin_finish(
+        self, session_id: str, token: str, lease: float
+    ) -> Callable[[Results], TurnStart | None]:
+        def finish(results: Results) -> TurnStart | None:
+            taken, window, head = results[-3], results[-2], results[-1]
+            if not taken:
+                return None
+            version, total, expired = taken[0]
+            return self._turn_start(
+                TurnLease(session_id, token, int(version), lease), window, head, total, expired
+            )
+
+        return finish
+
+    def _turn_start(
+        self,
+        lease: TurnLease,
+        window: Sequence[Any],
+        head: Sequence[Any],
+        total: int,
+        expired: bool,
+    ) -> TurnStart:
+        """Decode a turn's start from the rows read (newest first) and the session's state."""
+        if expired:
+            return TurnStart(lease, [], 0, None)
+        rows = sorted(window, key=lambda row: row[0])
+        decode = self._cache.decode_many
+        messages = decode([row[1] for row in rows], session_id=lease.session_id, shared=True)
+        first = None
+        if head and (not rows or head[0][0] != rows[0][0]):
+            first = decode([head[0][1]], session_id=lease.session_id, shared=True)[0]
+        return TurnStart(lease, messages, int(total), first)
+
+    def _commit_work(self, lease: TurnLease, encoded: list[str]) -> Work:
+        params = self._params(
+            lease.session_id,
+            token=lease.token,
+            base=lease.version,
+            n=len(encoded),
+            ttl=self._ttl_seconds(),
+        )
+        rows = [{**params, "data": data} for data in encoded]
+        return [
+            (self._purge_if_expired, params),
+            (self._insert_if_at_base, rows),
+            (self._bump_if_at_base, params),
+            (self._state, params),
+        ]
+
+    @staticmethod
+    def _commit_finish(
+        lease: TurnLease, messages: Sequence[BaseMessage]
+    ) -> Callable[[Results], None]:
+        def finish(results: Results) -> None:
+            bumped, state = results[-2], results[-1]
+            if bumped:
+                return
+            # Not applied now; applied already if an earlier attempt of this very turn
+            # committed and only its reply was lost (the row names the last turn's token).
+            if state and state[0][3] == lease.token and int(state[0][0]) == lease.version + 1:
+                return
+            raise conflict_error(lease, messages)
+
+        return finish
+
+    def _append_work(self, session_id: str, encoded: list[str]) -> Work:
+        params = self._params(session_id, n=len(encoded), ttl=self._ttl_seconds())
+        return [
+            (self._purge_expired_session, params),
+            (self._upsert_session, params),
+            (self._insert_message, [{**params, "data": data} for data in encoded]),
+        ]
+
+    def _clear_work(self, session_id: str) -> Work:
+        params = self._params(session_id)
+        return [
+            (self._delete_messages, params),
+            (self._empty_session, params),
+        ]
+
+    def _purge_work(self) -> Work:
+        params = {"now": utcnow()}
+        return [
+            (self._count_expired, params),
+            (self._purge_messages, params),
+            (self._purge_sessions, params),
+        ]
+
+    # ---- result handling ---------------------------------------------------------------
+    def _newest_decoder(self, session_id: str) -> Callable[[Results], list[BaseMessage]]:
+        def finish(results: Results) -> list[BaseMessage]:
+            rows = sorted(results[-1], key=lambda row: row[0])
+            return self._cache.decode_many([row[1] for row in rows], session_id=session_id)
+
+        return finish
+
+    def _page_decoder(self, session_id: str) -> Callable[[Results], list[BaseMessage]]:
+        def finish(results: Results) -> list[BaseMessage]:
+            return self._cache.decode_many([row[0] for row in results[-1]], session_id=session_id)
+
+        return finish
+
+    @staticmethod
+    def _count_of(results: Results) -> int:
+        rows = results[-1]
+        return int(rows[0][0]) if rows else 0
+
+    @staticmethod
+    def _session_infos(results: Results) -> list[SessionInfo]:
+        return [SessionInfo(sid, int(n), aware(updated)) for sid, n, updated in results[-1]]
+
+    @staticmethod
+    def _expired_count(results: Results) -> int:
+        return len(results[-3])
+
+    # ---- the running summary -------------------------------------------------------------
+    @staticmethod
+    def _summary_of(results: Results) -> SessionSummary | None:
+        rows = results[-1]
+        if not rows or rows[0][0] is None:
+            return None
+        text_, covers, produced = rows[0]
+        return SessionSummary(text_, int(covers), aware(produced))
+
+    def _summary_save_work(
+        self, session_id: str, summary: SessionSummary, expected_covers: int | None
+    ) -> Work:
+        self._check_session_id(session_id)
+        params = self._params(
+            session_id,
+            expected=expected_covers,
+            text=summary.text,
+            covers=summary.covers,
+            produced=summary.updated_at or utcnow(),
+        )
+        return [(self._summary_save, params)]
+
+    def load_summary(self, session_id: str) -> SessionSummary | None:
+        """The session's summary, or ``None``."""
+        self._check_session_id(session_id)
+        work: Work = [(self._summary_load, self._params(session_id))]
+        return self._run(work, session_id, self._summary_of, write=False)
+
+    async def aload_summary(self, session_id: str) -> SessionSummary | None:
+        """Async :meth:`load_summary`."""
+        self._check_session_id(session_id)
+        work: Work = [(self._summary_load, self._params(session_id))]
+        return await self._arun(work, session_id, self._summary_of, write=False)
+
+    def save_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Compare-and-set the session's summary on its ``covers`` (one statement)."""
+        work = self._summary_save_work(session_id, summary, expected_covers)
+        return self._run(work, session_id, _renewed, write=True)
+
+    async def asave_summary(
+        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+    ) -> bool:
+        """Async :meth:`save_summary`."""
+        work = self._summary_save_work(session_id, summary, expected_covers)
+        return await self._arun(work, session_id, _renewed, write=True)
+
+    # ---- the ChatStore API -------------------------------------------------------------
+    def try_begin_turn(
+        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
+    ) -> TurnStart | None:
+        """Take the lease and read the newest ``last`` messages in one transaction."""
+        self._check_session_id(session_id)
+        check_last(last)
+        work = self._begin_work(session_id, token, last, lease_seconds)
+        finish = self._begin_finish(session_id, token, lease_seconds)
+        return self._run(work, session_id, finish, write=True)
+
+    async def atry_begin_turn(
+        self, session_id: str, token: str, *, last: int | None, lease_seconds: float
+    ) -> TurnStart | None:
+        """Async :meth:`try_begin_turn`."""
+        self._check_session_id(session_id)
+        check_last(last)
+        work = self._begin_work(session_id, token, last, lease_seconds)
+        finish = self._begin_finish(session_id, token, lease_seconds)
+        return await self._arun(work, session_id, finish, write=True)
+
+    def commit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+        """Append the turn if the session is still at ``lease.version``; release the lease."""
+        work = self._commit_work(lease, encode_messages(messages))
+        self._run(work, lease.session_id, self._commit_finish(lease, messages), write=True)
+
+    async def acommit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`commit_turn`."""
+        work = self._commit_work(lease, encode_messages(messages))
+        await self._arun(work, lease.session_id, self._commit_finish(lease, messages), write=True)
+
+    def _lease_work(self, stmt: Any, lease: TurnLease) -> Work:
+        params = self._params(lease.session_id, token=lease.token, lease=lease.lease_seconds)
+        return [(stmt, params)]
+
+    def release_turn(self, lease: TurnLease) -> None:
+        """Give the lease back (a no-op if another token holds it)."""
+        self._run(self._lease_work(self._release, lease), lease.session_id, _none, write=True)
+
+    async def arelease_turn(self, lease: TurnLease) -> None:
+        """Async :meth:`release_turn`."""
+        work = self._lease_work(self._release, lease)
+        await self._arun(work, lease.session_id, _none, write=True)
+
+    def renew_turn(self, lease: TurnLease) -> bool:
+        """Extend the lease; False if it is no longer held by ``lease.token``."""
+        work = self._lease_work(self._renew, lease)
+        return self._run(work, lease.session_id, _renewed, write=True)
+
+    async def arenew_turn(self, lease: TurnLease) -> bool:
+        """Async :meth:`renew_turn`."""
+        work = self._lease_work(self._renew, lease)
+        return await self._arun(work, lease.session_id, _renewed, write=True)
+
+    def _prepare_append(self, session_id: str, messages: Sequence[BaseMessage]) -> list[str]:
+        self._check_session_id(session_id)
+        return encode_messages(messages)  # raises before any transaction is opened
+
+    def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
+        """Append messages in one transaction (all or nothing), bumping the version.
+
+        Raises:
+            TypeError: If an item is not an encodable LangChain message (nothing stored).
+            StoreError: If the database write failed (nothing stored).
+        """
+        encoded = self._prepare_append(session_id, messages)
+        if encoded:
+            self._run(self._append_work(session_id, encoded), session_id, _none, write=True)
+
+    async def aappend(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`append`."""
+        encoded = self._prepare_append(session_id, messages)
+        if encoded:
+            work = self._append_work(session_id, encoded)
+            await self._arun(work, session_id, _none, write=True)
+
+    def _load_work(self, session_id: str, last: int | None) -> Work:
+        return [(self._load_newest, self._params(session_id, last=last))]
+
+    def load(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+        """Return the session's messages, oldest first (only the newest ``last`` are read)."""
+        self._check_session_id(session_id)
+        if check_last(last) == 0:
+            return []
+        work = self._load_work(session_id, last)
+        return self._run(work, session_id, self._newest_decoder(session_id), write=False)
+
+    async def aload(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+        """Async :meth:`load`."""
+        self._check_session_id(session_id)
+        if check_last(last) == 0:
+            return []
+        work = self._load_work(session_id, last)
+        return await self._arun(work, session_id, self._newest_decoder(session_id), write=False)
+
+    def count(self, session_id: str) -> int:
+        """Number of messages stored for a session."""
+        self._check_session_id(session_id)
+        work: Work = [(self._count, self._params(session_id))]
+        return self._run(work, session_id, self._count_of, write=False)
+
+    async def acount(self, session_id: str) -> int:
+        """Async :meth:`count`."""
+        self._check_session_id(session_id)
+        work: Work = [(self._count, self._params(session_id))]
+        return await self._arun(work, session_id, self._count_of, write=False)
+
+    def _page_work(self, session_id: str, offset: int, limit: int) -> Work:
+        check_page(offset, limit)
+        return [(self._page, self._params(session_id, offset=offset, limit=limit))]
+
+    def read_page(self, session_id: str, *, offset: int = 0, limit: int = 100) -> list[BaseMessage]:
+        """Messages ``offset`` .. ``offset + limit - 1`` of a session, oldest first."""
+        self._check_session_id(session_id)
+        work = self._page_work(session_id, offset, limit)
+        return self._run(work, session_id, self._page_decoder(session_id), write=False)
+
+    async def aread_page(
+        self, session_id: str, *, offset: int = 0, limit: int = 100
+    ) -> list[BaseMessage]:
+        """Async :meth:`read_page`."""
+        self._check_session_id(session_id)
+        work = self._page_work(session_id, offset, limit)
+        return await self._arun(work, session_id, self._page_decoder(session_id), write=False)
+
+    def _list_work(self, limit: int | None, offset: int) -> Work:
+        check_page(offset, limit)
+        return [(self._list, self._params("*", offset=offset, limit=limit))]
+
+    def list_sessions(self, *, limit: int | None = None, offset: int = 0) -> list[SessionInfo]:
+        """Live sessions, most recently updated first, with their message counts."""
+        return self._run(self._list_work(limit, offset), "*", self._session_infos, write=False)
+
+    async def alist_sessions(
+        self, *, limit: int | None = None, offset: int = 0
+    ) -> list[SessionInfo]:
+        """Async :meth:`list_sessions`."""
+        work = self._list_work(limit, offset)
+        return await self._arun(work, "*", self._session_infos, write=False)
+
+    def clear(self, session_id: str) -> None:
+        """Remove all of a session's messages (its version moves on)."""
+        self._check_session_id(session_id)
+        self._run(self._clear_work(session_id), session_id, _none, write=True)
+
+    async def aclear(self, session_id: str) -> None:
+        """Async :meth:`clear`."""
+        self._check_session_id(session_id)
+        await self._arun(self._clear_work(session_id), session_id, _none, write=True)
+
+    async def adelete(self, session_id: str) -> None:
+        """Async :meth:`delete`."""
+        await self.aclear(session_id)
+
+    def purge_expired(self) -> int:
+        """Delete expired sessions (and emptied ones no turn holds); returns how many expired."""
+        return self._run(self._purge_work(), "*", self._expired_count, write=True)
+
+    async def apurge_expired(self) -> int:
+        """Async :meth:`purge_expired`."""
+        return await self._arun(self._purge_work(), "*", self._expired_count, write=True)
+
+
+def _none(_results: Results) -> None:
+    return None
+
+
+def _renewed(results: Results) -> bool:
+    return bool(results[-1])
