@@ -19,7 +19,6 @@ def cfg(session_id: str = "s1", **extra: Any) -> RunnableConfig:
 
 
 def _sqlite_store(tmp_path: Path) -> ChatStore:
-    pytest.importorskip("aiosqlite")
     from langchain_arcee.stores import SQLiteChatStore
 
     return SQLiteChatStore(tmp_path / "chat.db")
