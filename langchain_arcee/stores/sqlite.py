@@ -16,11 +16,11 @@ event loop); one store serves any number of threads and event loops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -72,7 +72,7 @@ def _stored(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-@contextmanager
+@contextlib.contextmanager
 def _transaction(conn: sqlite3.Connection, begin: str | None) -> Iterator[sqlite3.Connection]:
     """Run the block in a transaction opened by ``begin`` (``None``: no explicit one).
 
@@ -102,7 +102,7 @@ class _OwnConnections:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
-    @contextmanager
+    @contextlib.contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
@@ -129,7 +129,7 @@ class _EngineConnections:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @contextmanager
+    @contextlib.contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         proxy = self.engine.raw_connection()
         try:
@@ -187,6 +187,7 @@ class SQLiteChatStore(RelationalChatStore):
             msg = "SQLiteChatStore needs a database path (or an injected engine)"
             raise ValueError(msg)
         self._schema_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self.sessions_table = f"{table_prefix}_sessions"
         self.messages_table = f"{table_prefix}_messages"
         self.migrations_table = f"{table_prefix}_migrations"
@@ -328,8 +329,12 @@ class SQLiteChatStore(RelationalChatStore):
         # SQLite has one writer per database: a write takes the write lock before its first
         # statement; a single read is atomic on its own.
         begin = "BEGIN IMMEDIATE" if write else ("BEGIN" if len(work) > 1 else None)
+        # This process's writers queue on a lock that wakes the next one at once; left to
+        # SQLite's busy handler they would sleep in steps of up to 100 ms (other processes
+        # still meet on busy_timeout).
+        queue = self._write_lock if write else contextlib.nullcontext()
         try:
-            with self._connections.connection() as conn, _transaction(conn, begin):
+            with queue, self._connections.connection() as conn, _transaction(conn, begin):
                 return finish([_execute(conn, stmt, params) for stmt, params in work])
         except sqlite3.Error as exc:
             raise store_error(session_id, write, _describe(exc)) from exc
