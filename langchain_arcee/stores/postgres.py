@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
+
+from langchain_core.messages import BaseMessage
 
 from langchain_arcee.extras import missing_extra
 from langchain_arcee.redaction import redact_url, url_secrets
 from langchain_arcee.stores.base import TurnLease, TurnStart, conflict_error
 from langchain_arcee.stores.relational import Results, Work
 from langchain_arcee.stores.serialization import DecodeCache
+from langchain_arcee.stores.window_cache import State
 
 try:  # the postgres extra brings SQLAlchemy and psycopg
     from sqlalchemy import (
@@ -33,7 +36,6 @@ try:  # the postgres extra brings SQLAlchemy and psycopg
         Engine,
         Float,
         Identity,
-        Table,
         bindparam,
         create_engine,
         func,
@@ -41,7 +43,6 @@ try:  # the postgres extra brings SQLAlchemy and psycopg
         text,
     )
     from sqlalchemy.dialects import postgresql
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.engine import URL, make_url
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -166,9 +167,6 @@ class PostgresChatStore(SQLChatStore):
             stmts.append(CreateSchema(self.schema, if_not_exists=True))
         return stmts
 
-    def _insert(self, table: Table) -> Any:
-        return pg_insert(table)
-
     def _now(self) -> Any:
         return func.now()
 
@@ -195,14 +193,21 @@ class PostgresChatStore(SQLChatStore):
                     WHERE s.lease_token IS NULL OR s.lease_token = excluded.lease_token
                         OR s.lease_expires_at <= now()
                 RETURNING s.version, s.message_count, {expired} AS expired
+            ),
+            snap AS (
+                SELECT (SELECT version FROM {sessions} WHERE session_id = :sid) AS seen,
+                    (SELECT max(id) FROM {messages} WHERE session_id = :sid) AS newest
             )
-            SELECT 0 AS part, NULL::bigint AS id, NULL::text AS data, l.version,
-                l.message_count, l.expired,
-                (SELECT version FROM {sessions} WHERE session_id = :sid) AS seen
-            FROM lease AS l
+            SELECT 0 AS part, snap.newest AS id, NULL::text AS data, l.version,
+                l.message_count, l.expired, snap.seen
+            FROM lease AS l, snap
             UNION ALL
-            (SELECT 1, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m
-             WHERE m.session_id = :sid ORDER BY m.id DESC LIMIT CAST(:last AS bigint))
+            (SELECT 1, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m, snap
+             -- shipped only if the session is not at the state this object has cached
+             WHERE m.session_id = :sid AND NOT (
+                snap.seen IS NOT DISTINCT FROM CAST(:known_version AS bigint)
+                AND snap.newest IS NOT DISTINCT FROM CAST(:known_newest AS bigint))
+             ORDER BY m.id DESC LIMIT CAST(:last AS bigint))
             UNION ALL
             (SELECT 2, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m
              WHERE m.session_id = :sid ORDER BY m.id LIMIT 1)
@@ -213,6 +218,7 @@ class PostgresChatStore(SQLChatStore):
                 SELECT cur.session_id, d.data, now()
                 FROM cur, unnest(CAST(:datas AS text[])) WITH ORDINALITY AS d(data, ord)
                 ORDER BY d.ord
+                RETURNING id
             )"""
         self._commit_stmt = text(f"""
             WITH old AS (
@@ -240,7 +246,8 @@ class PostgresChatStore(SQLChatStore):
                     AND EXISTS (SELECT 1 FROM cur)
                     AND coalesce((SELECT expired FROM old), false)
             ),{added}
-            SELECT (SELECT count(*) FROM cur) AS applied, s.version, s.last_turn_token
+            SELECT (SELECT count(*) FROM cur) AS applied, s.version, s.last_turn_token,
+                (SELECT max(id) FROM added) AS newest
             FROM (SELECT 1) AS one LEFT JOIN {sessions} AS s ON s.session_id = :sid
         """)
         self._append_stmt = text(f"""
@@ -270,18 +277,28 @@ class PostgresChatStore(SQLChatStore):
             SELECT count(*) FROM cur
         """)
 
-    def _begin_work(self, session_id: str, token: str, last: int | None, lease: float) -> Work:
-        return [(self._begin_stmt, self._params(session_id, token=token, lease=lease, last=last))]
+    def _begin_work(
+        self, session_id: str, token: str, last: int | None, lease: float, known: State | None
+    ) -> Work:
+        params = self._params(
+            session_id,
+            token=token,
+            lease=lease,
+            last=last,
+            known_version=known[0] if known is not None else -1,
+            known_newest=known[1] if known is not None else None,
+        )
+        return [(self._begin_stmt, params)]
 
     def _begin_finish(
-        self, session_id: str, token: str, lease: float
+        self, session_id: str, token: str, lease: float, last: int | None, known: State | None
     ) -> Callable[[Results], TurnStart | None]:
         def finish(results: Results) -> TurnStart | None:
             rows = results[-1]
             state = [row for row in rows if row[0] == 0]
             if not state:
                 return None  # another turn holds the lease
-            _, _, _, version, total, expired, seen = state[0]
+            _, newest, _, version, total, expired, seen = state[0]
             if seen != version and not (seen is None and version == 0):
                 # The messages were read from a snapshot taken before a turn committed (this
                 # statement waited for its row lock): retake the lease (same token) and read
@@ -289,8 +306,17 @@ class PostgresChatStore(SQLChatStore):
                 return None
             window = [(row[1], row[2]) for row in rows if row[0] == 1]
             head = [(row[1], row[2]) for row in rows if row[0] == 2]
-            lease_ = TurnLease(session_id, token, int(version), lease)
-            return self._turn_start(lease_, window, head, total, bool(expired))
+            return self._turn_start(
+                TurnLease(session_id, token, int(version), lease),
+                window,
+                head,
+                int(total),
+                bool(expired),
+                newest=newest,
+                # A new session's row did not exist in the snapshot: nothing was skipped.
+                known=known if seen is not None else None,
+                last=last,
+            )
 
         return finish
 
@@ -305,12 +331,15 @@ class PostgresChatStore(SQLChatStore):
         )
         return [(self._commit_stmt, params)]
 
-    @staticmethod
-    def _commit_finish(lease: TurnLease, messages: Any) -> Callable[[Results], None]:
+    def _commit_finish(
+        self, lease: TurnLease, messages: Sequence[BaseMessage], encoded: list[str]
+    ) -> Callable[[Results], None]:
         def finish(results: Results) -> None:
-            applied, version, last_token = results[-1][0]
+            applied, version, last_token, newest = results[-1][0]
             if applied:
+                self._committed(lease, encoded, newest)
                 return
+            self._windows.forget(lease.session_id)
             # Applied already by an earlier attempt of this very turn whose reply was lost?
             if last_token == lease.token and version is not None and version == lease.version + 1:
                 return

@@ -51,6 +51,7 @@ from langchain_arcee.stores.base import (
     normalize_ttl,
 )
 from langchain_arcee.stores.serialization import DecodeCache, encode_messages
+from langchain_arcee.stores.window_cache import DEFAULT_MAX_MESSAGES, State, WindowCache
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 _T = TypeVar("_T")
@@ -115,6 +116,7 @@ class RelationalChatStore(ChatStore):
     _take_lease: Any
     _window: Any
     _head: Any
+    _newest: Any
     _state: Any
     _purge_if_expired: Any
     _insert_if_at_base: Any
@@ -148,6 +150,8 @@ class RelationalChatStore(ChatStore):
         self.table_prefix = table_prefix
         self._ready = False
         self._cache = DecodeCache(max_bytes=cache_bytes)
+        # Both caches or neither: cache_bytes=0 asks for every read to come from the database.
+        self._windows = WindowCache(DEFAULT_MAX_MESSAGES if cache_bytes else 0)
 
     # ---- what a subclass provides -------------------------------------------------------
     @abstractmethod
@@ -203,24 +207,41 @@ class RelationalChatStore(ChatStore):
         return self.ttl.total_seconds() if self.ttl is not None else None
 
     # ---- units of work ---------------------------------------------------------------------
-    def _begin_work(self, session_id: str, token: str, last: int | None, lease: float) -> Work:
-        params = self._params(session_id, token=token, lease=lease, last=last)
+    def _begin_work(
+        self, session_id: str, token: str, last: int | None, lease: float, known: State | None
+    ) -> Work:
+        params = self._params(
+            session_id,
+            token=token,
+            lease=lease,
+            last=last,
+            known_version=known[0] if known is not None else -1,
+            known_newest=known[1] if known is not None else None,
+        )
         return [
             (self._take_lease, params),
             (self._window, params),
             (self._head, params),
+            (self._newest, params),
         ]
 
     def _begin_finish(
-        self, session_id: str, token: str, lease: float
+        self, session_id: str, token: str, lease: float, last: int | None, known: State | None
     ) -> Callable[[Results], TurnStart | None]:
         def finish(results: Results) -> TurnStart | None:
-            taken, window, head = results[-3], results[-2], results[-1]
+            taken, window, head, newest = results[-4:]
             if not taken:
                 return None
             version, total, expired = taken[0]
             return self._turn_start(
-                TurnLease(session_id, token, int(version), lease), window, head, total, expired
+                TurnLease(session_id, token, int(version), lease),
+                window,
+                head,
+                int(total),
+                bool(expired),
+                newest=newest[0][0] if newest else None,
+                known=known,
+                last=last,
             )
 
         return finish
@@ -232,17 +253,42 @@ class RelationalChatStore(ChatStore):
         head: Sequence[Any],
         total: int,
         expired: bool,
-    ) -> TurnStart:
-        """Decode a turn's start from the rows read (newest first) and the session's state."""
+        *,
+        newest: int | None,
+        known: State | None,
+        last: int | None,
+    ) -> TurnStart | None:
+        """A turn's start from the rows read (newest first) and the session's state.
+
+        The window's rows were not shipped if the session is still at the ``known`` state:
+        its messages come from the window cache then. ``None`` (take the lease again, which
+        the same token may) if another thread dropped them meanwhile.
+        """
+        session_id = lease.session_id
         if expired:
+            self._windows.forget(session_id)
             return TurnStart(lease, [], 0, None)
-        rows = sorted(window, key=lambda row: row[0])
+        state: State = (lease.version, newest)
         decode = self._cache.decode_many
-        messages = decode([row[1] for row in rows], session_id=lease.session_id, shared=True)
+        if known is not None and state == known:
+            cached = self._windows.window(session_id, state, last)
+            if cached is None:
+                return None
+            messages = cached
+        else:
+            rows = sorted(window, key=lambda row: row[0])
+            messages = decode([row[1] for row in rows], session_id=session_id, shared=True)
+            self._windows.remember(session_id, state, messages, total)
         first = None
-        if head and (not rows or head[0][0] != rows[0][0]):
-            first = decode([head[0][1]], session_id=lease.session_id, shared=True)[0]
-        return TurnStart(lease, messages, int(total), first)
+        if head and len(messages) < total:
+            first = decode([head[0][1]], session_id=session_id, shared=True)[0]
+        return TurnStart(lease, messages, total, first)
+
+    def _committed(self, lease: TurnLease, encoded: list[str], newest: int | None) -> None:
+        """Move the window cache along with this object's own commit."""
+        appended = self._cache.decode_many(encoded, session_id=lease.session_id, shared=True)
+        state: State = (lease.version + 1, newest)
+        self._windows.advance(lease.session_id, lease.version, state, appended)
 
     def _commit_work(self, lease: TurnLease, encoded: list[str]) -> Work:
         params = self._params(
@@ -258,16 +304,18 @@ class RelationalChatStore(ChatStore):
             (self._insert_if_at_base, rows),
             (self._bump_if_at_base, params),
             (self._state, params),
+            (self._newest, params),
         ]
 
-    @staticmethod
     def _commit_finish(
-        lease: TurnLease, messages: Sequence[BaseMessage]
+        self, lease: TurnLease, messages: Sequence[BaseMessage], encoded: list[str]
     ) -> Callable[[Results], None]:
         def finish(results: Results) -> None:
-            bumped, state = results[-2], results[-1]
+            bumped, state, newest = results[-3:]
             if bumped:
+                self._committed(lease, encoded, newest[0][0] if newest else None)
                 return
+            self._windows.forget(lease.session_id)
             # Not applied now; applied already if an earlier attempt of this very turn
             # committed and only its reply was lost (the row names the last turn's token).
             if state and state[0][3] == lease.token and int(state[0][0]) == lease.version + 1:
@@ -381,8 +429,9 @@ class RelationalChatStore(ChatStore):
         """Take the lease and read the newest ``last`` messages in one transaction."""
         self._check_session_id(session_id)
         check_last(last)
-        work = self._begin_work(session_id, token, last, lease_seconds)
-        finish = self._begin_finish(session_id, token, lease_seconds)
+        known = self._windows.known(session_id, last)
+        work = self._begin_work(session_id, token, last, lease_seconds, known)
+        finish = self._begin_finish(session_id, token, lease_seconds, last, known)
         return self._run(work, session_id, finish, write=True)
 
     async def atry_begin_turn(
@@ -391,19 +440,22 @@ class RelationalChatStore(ChatStore):
         """Async :meth:`try_begin_turn`."""
         self._check_session_id(session_id)
         check_last(last)
-        work = self._begin_work(session_id, token, last, lease_seconds)
-        finish = self._begin_finish(session_id, token, lease_seconds)
+        known = self._windows.known(session_id, last)
+        work = self._begin_work(session_id, token, last, lease_seconds, known)
+        finish = self._begin_finish(session_id, token, lease_seconds, last, known)
         return await self._arun(work, session_id, finish, write=True)
 
     def commit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
         """Append the turn if the session is still at ``lease.version``; release the lease."""
-        work = self._commit_work(lease, encode_messages(messages))
-        self._run(work, lease.session_id, self._commit_finish(lease, messages), write=True)
+        encoded = encode_messages(messages)
+        finish = self._commit_finish(lease, messages, encoded)
+        self._run(self._commit_work(lease, encoded), lease.session_id, finish, write=True)
 
     async def acommit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`commit_turn`."""
-        work = self._commit_work(lease, encode_messages(messages))
-        await self._arun(work, lease.session_id, self._commit_finish(lease, messages), write=True)
+        encoded = encode_messages(messages)
+        finish = self._commit_finish(lease, messages, encoded)
+        await self._arun(self._commit_work(lease, encoded), lease.session_id, finish, write=True)
 
     def _lease_work(self, stmt: Any, lease: TurnLease) -> Work:
         params = self._params(lease.session_id, token=lease.token, lease=lease.lease_seconds)

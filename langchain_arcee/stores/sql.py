@@ -29,7 +29,6 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
-    case,
     delete,
     func,
     insert,
@@ -154,10 +153,6 @@ class SQLChatStore(RelationalChatStore):
     @abstractmethod
     def _create_engine(self) -> Engine:
         """Create the sync engine (called once, lazily)."""
-
-    @abstractmethod
-    def _insert(self, table: Table) -> Any:
-        """The dialect's ``INSERT`` construct that supports ``ON CONFLICT ... DO UPDATE``."""
 
     @abstractmethod
     def _now(self) -> Any:
@@ -326,72 +321,9 @@ class SQLChatStore(RelationalChatStore):
         live = (s.c.expires_at.is_(None)) | (s.c.expires_at > self._now())
         is_expired = (s.c.expires_at.is_not(None)) & (s.c.expires_at <= self._now())
 
-        # A turn's start: take the lease (insert the session row if new), then read.
-        ins = self._insert(s).values(
-            session_id=sid,
-            created_at=self._now(),
-            updated_at=self._now(),
-            expires_at=None,
-            message_count=0,
-            version=0,
-            lease_token=bindparam("token"),
-            lease_expires_at=self._after("lease"),
-        )
-        self._take_lease = ins.on_conflict_do_update(
-            index_elements=[s.c.session_id],
-            set_={
-                "lease_token": ins.excluded.lease_token,
-                "lease_expires_at": ins.excluded.lease_expires_at,
-            },
-            where=(
-                s.c.lease_token.is_(None)
-                | (s.c.lease_token == ins.excluded.lease_token)
-                | (s.c.lease_expires_at <= self._now())
-            ),
-        ).returning(s.c.version, s.c.message_count, is_expired)
-        self._window = (
-            select(m.c.id, m.c.data)
-            .where(m.c.session_id == sid)
-            .order_by(m.c.id.desc())
-            .limit(bindparam("last"))
-        )
-        self._head = select(m.c.id, m.c.data).where(m.c.session_id == sid).order_by(m.c.id).limit(1)
-        self._state = select(s.c.version, s.c.message_count, is_expired, s.c.last_turn_token).where(
-            s.c.session_id == sid
-        )
-
-        # A turn's commit: everything conditional on the version the turn read.
-        at_base = select(s.c.session_id).where(
-            s.c.session_id == sid, s.c.version == bindparam("base")
-        )
-        self._purge_if_expired = delete(m).where(
-            m.c.session_id == sid,
-            select(s.c.session_id)
-            .where(s.c.session_id == sid, s.c.version == bindparam("base"), is_expired)
-            .exists(),
-        )
-        self._insert_if_at_base = insert(m).from_select(
-            ["session_id", "data", "created_at"],
-            select(sid, bindparam("data"), self._now()).where(at_base.exists()),
-        )
+        # A turn's start, commit and a plain append are one statement each in the dialect
+        # (e.g. PostgreSQL's data-modifying CTEs); what every dialect shares is built here.
         own_lease = s.c.lease_token == bindparam("token")
-        self._bump_if_at_base = (
-            update(s)
-            .where(s.c.session_id == sid, s.c.version == bindparam("base"))
-            .values(
-                version=s.c.version + 1,
-                message_count=_case_expired(is_expired, s.c.message_count) + bindparam("n"),
-                updated_at=self._now(),
-                expires_at=self._after("ttl"),
-                lease_token=_case(own_lease, None, s.c.lease_token),
-                lease_expires_at=_case(own_lease, None, s.c.lease_expires_at),
-                last_turn_token=bindparam("token"),
-                # An expired session starts afresh: its summary goes with its messages.
-                summary=_case(is_expired, None, s.c.summary),
-                summary_covers=_case(is_expired, None, s.c.summary_covers),
-            )
-            .returning(s.c.version)
-        )
         self._release = (
             update(s)
             .where(s.c.session_id == sid, own_lease)
@@ -401,35 +333,6 @@ class SQLChatStore(RelationalChatStore):
             update(s)
             .where(s.c.session_id == sid, own_lease)
             .values(lease_expires_at=self._after("lease"))
-        )
-
-        # A plain append (no lease): upsert the session row, bump its version.
-        upsert = self._insert(s).values(
-            session_id=sid,
-            created_at=self._now(),
-            updated_at=self._now(),
-            expires_at=self._after("ttl"),
-            message_count=bindparam("n"),
-            version=1,
-        )
-        self._upsert_session = upsert.on_conflict_do_update(
-            index_elements=[s.c.session_id],
-            set_={
-                "version": s.c.version + 1,
-                "message_count": _case_expired(is_expired, s.c.message_count)
-                + upsert.excluded.message_count,
-                "updated_at": upsert.excluded.updated_at,
-                "expires_at": upsert.excluded.expires_at,
-                "summary": _case(is_expired, None, s.c.summary),
-                "summary_covers": _case(is_expired, None, s.c.summary_covers),
-            },
-        )
-        self._purge_expired_session = delete(m).where(
-            m.c.session_id == sid,
-            select(s.c.session_id).where(s.c.session_id == sid, is_expired).exists(),
-        )
-        self._insert_message = insert(m).values(
-            session_id=sid, data=bindparam("data"), created_at=self._now()
         )
 
         # Clear/delete: drop the messages, keep the row as a newer, empty version.
@@ -505,12 +408,3 @@ class SQLChatStore(RelationalChatStore):
             self._engine = None
             self._autocommit = None
             self._ready = False
-
-
-def _case(condition: Any, then: Any, otherwise: Any) -> Any:
-    return case((condition, then), else_=otherwise)
-
-
-def _case_expired(is_expired: Any, count: Any) -> Any:
-    """``0`` for an expired session's old messages (they are purged), else ``count``."""
-    return _case(is_expired, 0, count)

@@ -377,10 +377,15 @@ class SQLiteChatStore(RelationalChatStore):
             f"OR {s}.lease_expires_at <= :now "
             f"RETURNING version, message_count, {expired}"
         )
+        newest = f"(SELECT max(id) FROM {m} WHERE session_id = :sid)"
+        # The window ships only if the session is not at the state this object has cached.
         self._window = (
-            f"SELECT id, data FROM {m} WHERE session_id = :sid ORDER BY id DESC LIMIT :last"
+            f"SELECT id, data FROM {m} WHERE session_id = :sid AND NOT ("
+            f"(SELECT version FROM {s} WHERE session_id = :sid) = :known_version "
+            f"AND {newest} IS :known_newest) ORDER BY id DESC LIMIT :last"
         )
         self._head = f"SELECT id, data FROM {m} WHERE session_id = :sid ORDER BY id LIMIT 1"
+        self._newest = f"SELECT {newest}"
         self._state = (
             f"SELECT version, message_count, {expired}, last_turn_token FROM {s} "
             "WHERE session_id = :sid"

@@ -1,0 +1,119 @@
+"""The newest messages of recently used sessions, kept by a store object between turns.
+
+A turn's start reads the session's newest messages, which the same store object read or wrote
+a moment before: at 1,000 messages, shipping and decoding them again is most of what a turn
+costs the store. :class:`WindowCache` keeps, per session, the newest messages at one *state*
+of the session, its version plus a stamp that tells two lives of a session id apart (the SQL
+stores use the newest message id: ids are never reused, so a session deleted and recreated at
+the same version has another one). The store checks the state where the data is, in the same
+statement that takes the lease, and ships the window only when it differs: another instance
+wrote, the session was cleared, expired or recreated. The cache is bounded by the messages it
+holds; the least recently used sessions go first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+State = tuple[int, Any]
+"""A session's state: its version and the store's stamp (e.g. the newest message id)."""
+
+DEFAULT_MAX_MESSAGES = 50_000
+"""How many messages a store object keeps for its sessions' windows, at most."""
+
+
+@dataclass
+class _Entry:
+    state: State
+    messages: list[BaseMessage]  # the newest messages at ``state``, oldest first
+    total: int  # how many the session held at ``state``
+
+    def answers(self, last: int | None) -> bool:
+        complete = len(self.messages) >= self.total
+        return complete or (last is not None and len(self.messages) >= last)
+
+
+class WindowCache:
+    """Per-session newest messages at a known state (thread-safe, bounded, LRU).
+
+    Args:
+        max_messages: Bound on the messages held over all sessions; 0 disables the cache.
+    """
+
+    def __init__(self, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+        self.max_messages = max_messages
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def known(self, session_id: str, last: int | None) -> State | None:
+        """The state whose newest messages are cached, if they can answer a read of ``last``."""
+        with self._lock:
+            entry = self._entries.get(session_id)
+            return entry.state if entry is not None and entry.answers(last) else None
+
+    def window(self, session_id: str, state: State, last: int | None) -> list[BaseMessage] | None:
+        """The newest ``last`` messages (all if ``None``) at ``state``, if cached."""
+        with self._lock:
+            entry = self._entries.get(session_id)
+            if entry is None or entry.state != state or not entry.answers(last):
+                return None
+            self._entries.move_to_end(session_id)
+            if last is None or last >= len(entry.messages):
+                return list(entry.messages)
+            return entry.messages[len(entry.messages) - last :] if last else []
+
+    def remember(
+        self, session_id: str, state: State, messages: Sequence[BaseMessage], total: int
+    ) -> None:
+        """Keep the newest ``messages`` read at ``state`` (the session held ``total``)."""
+        with self._lock:
+            self._put(session_id, _Entry(state, list(messages), total))
+
+    def advance(
+        self, session_id: str, version: int, state: State, appended: Sequence[BaseMessage]
+    ) -> None:
+        """This store object's commit moved the session from ``version`` to ``state``.
+
+        The entry read at ``version`` gains the appended messages (as many as it held are
+        kept, or all if it held all); without one at ``version``, nothing is known.
+        """
+        with self._lock:
+            entry = self._entries.get(session_id)
+            if entry is None or entry.state[0] != version:
+                self._drop(session_id)
+                return
+            messages = [*entry.messages, *appended]
+            if len(entry.messages) < entry.total:  # it held a suffix: keep that many
+                messages = messages[len(appended) :]
+            self._put(session_id, _Entry(state, messages, entry.total + len(appended)))
+
+    def forget(self, session_id: str) -> None:
+        """Drop what is kept for a session."""
+        with self._lock:
+            self._drop(session_id)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # ---- under the lock ------------------------------------------------------------------
+    def _put(self, session_id: str, entry: _Entry) -> None:
+        self._drop(session_id)
+        if len(entry.messages) > self.max_messages:
+            return
+        self._entries[session_id] = entry
+        self._held += len(entry.messages)
+        while self._held > self.max_messages:
+            _, oldest = self._entries.popitem(last=False)
+            self._held -= len(oldest.messages)
+
+    def _drop(self, session_id: str) -> None:
+        entry = self._entries.pop(session_id, None)
+        if entry is not None:
+            self._held -= len(entry.messages)
