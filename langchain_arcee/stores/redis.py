@@ -4,7 +4,9 @@ Layout (``<prefix>`` is ``key_prefix``, default ``arcee:``; ``<id>`` is the base
 session id, so any string is safe in a key and two ids never share one)::
 
     <prefix>m:<id>      LIST of encoded messages, oldest first
-    <prefix>v:<id>      HASH  v -> the session's version, t -> the last committed turn's token
+    <prefix>v:<id>      HASH  v -> the session's version, t -> the last committed turn's token,
+                              e -> when the hash was created (tells lives of an id apart),
+                              s, c, u -> the running summary, what it covers, when made
     <prefix>l:<id>      STRING the lease holder's token, expiring (PX) with the lease
     <prefix>sessions    ZSET  session id -> last write time (Redis' clock, epoch seconds)
     <prefix>schema      STRING the layout's version (see ``MIGRATIONS``)
@@ -60,6 +62,7 @@ from langchain_arcee.stores.base import (
     normalize_ttl,
 )
 from langchain_arcee.stores.serialization import DecodeCache, encode_messages
+from langchain_arcee.stores.window_cache import DEFAULT_MAX_MESSAGES, State, WindowCache
 
 try:
     import redis
@@ -69,29 +72,36 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 _T = TypeVar("_T")
 
-# KEYS: list, meta, lease. ARGV: token, lease ms, last (-1: all).
-# Returns nil if another token holds the lease, else {version, total, head or false, window}.
+# KEYS: list, meta, lease. ARGV: token, lease ms, last (-1: all), the cached state's version,
+# epoch and length ('-1', '', '-1': none). Returns nil if another token holds the lease, else
+# {version, total, head or false, window, epoch}; the window is left out (empty) if the session
+# is at the cached state.
 _BEGIN = """
 local holder = redis.call('GET', KEYS[3])
 if holder and holder ~= ARGV[1] then return false end
 redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
 local version = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
+local epoch = redis.call('HGET', KEYS[2], 'e') or ''
 local total = redis.call('LLEN', KEYS[1])
 local last = tonumber(ARGV[3])
 local window = {}
-if last < 0 then
+local cached = tostring(version) == ARGV[4] and epoch == ARGV[5] and tostring(total) == ARGV[6]
+if cached then
+    window = {}
+elseif last < 0 then
     window = redis.call('LRANGE', KEYS[1], 0, -1)
 elseif last > 0 then
     window = redis.call('LRANGE', KEYS[1], -last, -1)
 end
 local head = false
 if total > #window then head = redis.call('LINDEX', KEYS[1], 0) end
-return {version, total, head, window}
+return {version, total, head, window, epoch}
 """
 
 # KEYS: list, meta, lease, index. ARGV: token, base version ('' = unconditional), ttl ms
-# (0 = none), index member, messages... Returns 1 if stored (or stored already by this token),
-# 0 if the session moved on.
+# (0 = none), index member, messages... Returns {epoch, length} if stored now, 1 if stored
+# already by this token, 0 if the session moved on. The epoch (field e, the time the session's
+# hash was created) tells two lives of a session id apart in the window caches' states.
 _APPEND = """
 local version = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
 if ARGV[2] ~= '' and version ~= tonumber(ARGV[2]) then
@@ -103,7 +113,12 @@ end
 for i = 5, #ARGV, 1000 do
     redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-redis.call('HSET', KEYS[2], 'v', version + 1, 't', ARGV[1])
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch then
+    local now = redis.call('TIME')
+    epoch = now[1] .. '.' .. now[2]
+end
+redis.call('HSET', KEYS[2], 'v', version + 1, 't', ARGV[1], 'e', epoch)
 if tonumber(ARGV[3]) > 0 then
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
     redis.call('PEXPIRE', KEYS[2], ARGV[3])
@@ -114,7 +129,7 @@ end
 local now = redis.call('TIME')
 redis.call('ZADD', KEYS[4], tonumber(now[1]) + tonumber(now[2]) / 1000000, ARGV[4])
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-return 1
+return {epoch, redis.call('LLEN', KEYS[1])}
 """
 
 # KEYS: list, meta, index, lease. ARGV: index member, tombstone ms. The version moves on and
@@ -242,8 +257,9 @@ class RedisChatStore(ChatStore):
         "0.1.0 layout: message lists and the session index",
         "turn protocol: version hashes and lease keys (absent hash = version 0)",
         "running summary: fields s, c, u of the version hash (absent = no summary)",
+        "window-cache states: field e of the version hash (absent until the next append)",
     )
-    """The layout's versions; index ``i`` is version ``i``. Both steps need no rewrite of
+    """The layout's versions; index ``i`` is version ``i``. No step needs a rewrite of
     existing keys, so upgrading only records the version."""
 
     def __init__(
@@ -298,6 +314,8 @@ class RedisChatStore(ChatStore):
         self._lock = threading.Lock()
         self._ready = False
         self._cache = DecodeCache(max_bytes=cache_bytes)
+        # Both caches or neither: cache_bytes=0 asks for every read to come from Redis.
+        self._windows = WindowCache(DEFAULT_MAX_MESSAGES if cache_bytes else 0)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(key_prefix={self.key_prefix!r})"
@@ -475,18 +493,34 @@ class RedisChatStore(ChatStore):
         lease_ms = max(1, int(lease_seconds * 1000))
         window = -1 if last is None else last
 
+        known = self._windows.known(session_id, last)
+        known_args = (known[0], *known[1]) if known is not None else (-1, "", -1)
+
         def finish(replies: list[Any]) -> TurnStart | None:
             reply = replies[0]
             if reply is None:
                 return None
-            version, total, head, raws = reply
+            version, total, head, raws, epoch = reply
             decode = self._cache.decode_many
             lease = TurnLease(session_id, token, int(version), lease_seconds)
-            messages = decode(raws, session_id=session_id, shared=True)
-            first = decode([head], session_id=session_id, shared=True)[0] if head else None
+            state: State = (int(version), (_as_str(epoch), int(total)))
+            messages = self._windows.resolve(
+                session_id,
+                state,
+                known,
+                last,
+                int(total),
+                lambda: decode(raws, session_id=session_id, shared=True),
+            )
+            if messages is None:
+                return None  # the cached window was dropped meanwhile: take the lease again
+            first = None
+            if head and len(messages) < int(total):
+                first = decode([head], session_id=session_id, shared=True)[0]
             return TurnStart(lease, messages, int(total), first)
 
-        return _Op([("EVAL", _BEGIN, 3, *keys, token, lease_ms, window)], finish)
+        command = ("EVAL", _BEGIN, 3, *keys, token, lease_ms, window, *known_args)
+        return _Op([command], finish)
 
     def _append_op(
         self,
@@ -506,11 +540,22 @@ class RedisChatStore(ChatStore):
         return _Op([command], finish)
 
     def _commit_op(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> _Op[None]:
+        encoded = encode_messages(messages)
+
         def finish(replies: list[Any]) -> None:
-            if not int(replies[0]):
+            reply = replies[0]
+            if isinstance(reply, list):  # stored now: the cache moves along
+                epoch, length = reply
+                appended = self._cache.decode_many(
+                    encoded, session_id=lease.session_id, shared=True
+                )
+                state: State = (lease.version + 1, (_as_str(epoch), int(length)))
+                self._windows.advance(lease.session_id, lease.version, state, appended)
+                return
+            self._windows.forget(lease.session_id)
+            if not int(reply):
                 raise conflict_error(lease, messages)
 
-        encoded = encode_messages(messages)
         return self._append_op(
             lease.session_id, encoded, finish, token=lease.token, base=lease.version
         )

@@ -268,17 +268,17 @@ class RelationalChatStore(ChatStore):
         if expired:
             self._windows.forget(session_id)
             return TurnStart(lease, [], 0, None)
-        state: State = (lease.version, newest)
         decode = self._cache.decode_many
-        if known is not None and state == known:
-            cached = self._windows.window(session_id, state, last)
-            if cached is None:
-                return None
-            messages = cached
-        else:
+
+        def read() -> list[BaseMessage]:
             rows = sorted(window, key=lambda row: row[0])
-            messages = decode([row[1] for row in rows], session_id=session_id, shared=True)
-            self._windows.remember(session_id, state, messages, total)
+            return decode([row[1] for row in rows], session_id=session_id, shared=True)
+
+        messages = self._windows.resolve(
+            session_id, (lease.version, newest), known, last, total, read
+        )
+        if messages is None:
+            return None
         first = None
         if head and len(messages) < total:
             first = decode([head[0][1]], session_id=session_id, shared=True)[0]

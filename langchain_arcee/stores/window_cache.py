@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,35 @@ class WindowCache:
             if last is None or last >= len(entry.messages):
                 return list(entry.messages)
             return entry.messages[len(entry.messages) - last :] if last else []
+
+    def resolve(
+        self,
+        session_id: str,
+        state: State,
+        known: State | None,
+        last: int | None,
+        total: int,
+        read: Callable[[], list[BaseMessage]],
+    ) -> list[BaseMessage] | None:
+        """A turn's window: cached if the store skipped it, else ``read()`` and remembered.
+
+        Args:
+            session_id: The session.
+            state: The session's state, as the store found it.
+            known: The state the store was told is cached (it skipped the window if equal).
+            last: How many newest messages the turn asked for (``None``: all).
+            total: How many messages the session holds.
+            read: Decodes the window the store shipped.
+
+        Returns:
+            The window, or ``None`` if the cached one was dropped meanwhile (the caller reads
+            again).
+        """
+        if known is not None and state == known:
+            return self.window(session_id, state, last)
+        messages = read()
+        self.remember(session_id, state, messages, total)
+        return messages
 
     def remember(
         self, session_id: str, state: State, messages: Sequence[BaseMessage], total: int

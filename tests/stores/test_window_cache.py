@@ -1,11 +1,12 @@
 """A store object's window cache never serves what the database no longer holds.
 
-The SQL stores keep each session's newest messages between turns and ship the window only when
-the session's state (version + newest message id) differs. These tests attack that promise:
+The SQL and Redis stores keep each session's newest messages between turns and ship the window
+only when the session's state differs (SQL: version + newest message id; Redis: version + the
+hash's creation time + the list's length). These tests attack that promise:
 other store objects writing, clearing, expiring, purging and recreating the session at the very
 version the cache holds, out-of-protocol rows, callers mutating what they stored, and a random
 interleaving of all of it checked against a fresh reader after every step. They run on every
-store (the in-memory and Redis stores keep no window cache: the same promises hold trivially).
+store (the in-memory store keeps no window cache: the same promises hold trivially).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, messages_to_dict
 
 from langchain_arcee.stores.base import ChatStore
+from langchain_arcee.stores.redis import RedisChatStore
 from langchain_arcee.stores.relational import RelationalChatStore
 from langchain_arcee.stores.serialization import encode_messages
 from tests.stores.conftest import Backend
@@ -54,7 +56,7 @@ def test_a_second_turn_is_served_from_the_cache_without_decoding_the_window(
     backend: Backend,
 ) -> None:
     store = backend.store
-    if not isinstance(store, RelationalChatStore):
+    if not isinstance(store, (RelationalChatStore, RedisChatStore)):
         pytest.skip(f"{backend.name} keeps no window cache")
     session = sid()
     store.append(session, [HumanMessage(f"m{i}") for i in range(40)])
