@@ -123,6 +123,26 @@ LoadRequest = LoadNewest | LoadHead
 WindowPlan = Generator[LoadRequest, list[BaseMessage], list[BaseMessage]]
 
 
+_KINDS: dict[type, type] = {}
+"""Message class -> the standard class it is (or ``BaseMessage``); filled on first sight."""
+
+
+def kind_of(message: BaseMessage) -> type:
+    """Which of ``HumanMessage``, ``AIMessage``, ``ToolMessage``, ``SystemMessage`` a message is.
+
+    Per-message passes over a long history run this once per message: a dict probe by class
+    instead of ``isinstance`` checks (pydantic's ABC-based ``isinstance`` is several times
+    slower). Subclasses (e.g. ``AIMessageChunk``) map to their standard class.
+    """
+    cls = message.__class__
+    kind = _KINDS.get(cls)
+    if kind is None:
+        standard = (HumanMessage, AIMessage, ToolMessage, SystemMessage)
+        kind = next((base for base in standard if issubclass(cls, base)), BaseMessage)
+        _KINDS[cls] = kind
+    return kind
+
+
 def split_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
     """Split messages into turns; each turn starts at a ``HumanMessage``.
 
@@ -139,15 +159,18 @@ def split_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
     segments: list[list[BaseMessage]] = []
     current: list[BaseMessage] = []
     pending: set[str | None] = set()
+    kinds = _KINDS
     for message in messages:
-        if isinstance(message, HumanMessage) and not pending and current:
-            segments.append(current)
-            current = []
-        if isinstance(message, AIMessage):
-            calls = message.tool_calls
+        kind = kinds.get(message.__class__) or kind_of(message)
+        if kind is HumanMessage:
+            if not pending and current:
+                segments.append(current)
+                current = []
+        elif kind is AIMessage:
+            calls = message.tool_calls  # type: ignore[attr-defined]
             pending = {call.get("id") for call in calls} if calls else set()
-        elif isinstance(message, ToolMessage):
-            pending.discard(message.tool_call_id)
+        elif kind is ToolMessage and pending:
+            pending.discard(message.tool_call_id)  # type: ignore[attr-defined]
         current.append(message)
     if current:
         segments.append(current)
@@ -215,6 +238,10 @@ def fit_history(
     if pinned is not None and remaining_messages is not None:
         remaining_messages = max(remaining_messages - 1, 0)
 
+    # A cache's bulk total (tokens.IdentityCache) saves a call per message on long histories.
+    tokens_of: Callable[[Sequence[BaseMessage]], int] = getattr(
+        count, "total", lambda messages: sum(map(count, messages))
+    )
     kept = 0  # number of newest segments kept
     for segment in reversed(segments):
         if remaining_messages is not None:
@@ -222,7 +249,7 @@ def fit_history(
                 break
             remaining_messages -= len(segment)
         if remaining_tokens is not None:
-            tokens = sum(map(count, segment))
+            tokens = tokens_of(segment)
             if tokens > remaining_tokens:
                 break
             remaining_tokens -= tokens
@@ -343,6 +370,16 @@ def check_tool_results(
         raise StaleToolResultsError(msg)
 
 
+def has_tool_messages(messages: Sequence[BaseMessage]) -> bool:
+    """Whether any message is a tool result or an assistant message calling tools."""
+    kinds = _KINDS
+    for message in messages:
+        kind = kinds.get(message.__class__) or kind_of(message)
+        if kind is ToolMessage or (kind is AIMessage and message.tool_calls):  # type: ignore[attr-defined]
+            return True
+    return False
+
+
 def complete_tool_groups(
     history: Sequence[BaseMessage], input_messages: Sequence[BaseMessage]
 ) -> tuple[list[BaseMessage], int]:
@@ -357,9 +394,7 @@ def complete_tool_groups(
     Returns:
         The history to send and how many messages were left out.
     """
-    if not any(
-        isinstance(m, ToolMessage) or (isinstance(m, AIMessage) and m.tool_calls) for m in history
-    ):
+    if not has_tool_messages(history):
         return list(history), 0  # no tool group at all: nothing to check
     answered_by_input = {m.tool_call_id for m in input_messages if isinstance(m, ToolMessage)}
     kept: list[BaseMessage] = []
