@@ -36,7 +36,7 @@ from langchain_arcee.catalog import (
     list_models,
     missing_key_message,
 )
-from langchain_arcee.messages import approximate_token_count, text_tokens
+from langchain_arcee.messages import all_messages, approximate_token_count, text_tokens
 from langchain_arcee.redaction import redact_url, url_secrets
 from langchain_arcee.transport import (
     ArceeContextOverflowError,
@@ -433,7 +433,7 @@ class ChatArcee(BaseChatOpenAI):
 
     # ------------------------------------------------------------------ request
     def _convert_input(self, model_input: LanguageModelInput) -> PromptValue:
-        if isinstance(model_input, list) and all(isinstance(m, BaseMessage) for m in model_input):
+        if isinstance(model_input, list) and all_messages(model_input):
             # A history of messages is already valid: skip re-validating each one per call.
             return ChatPromptValue.model_construct(messages=model_input)
         return super()._convert_input(model_input)

@@ -37,6 +37,22 @@ _IMAGE_BLOCK_TYPES = frozenset({"image", "image_url"})
 _TEXT_BLOCK_TYPES = frozenset({"text", "output_text", "input_text"})
 
 
+_MESSAGE_CLASSES: set[type] = set()
+"""Classes seen to be ``BaseMessage`` subclasses (a set probe per item on long histories)."""
+
+
+def all_messages(items: Sequence[object]) -> TypeGuard[Sequence[BaseMessage]]:
+    """Whether every item is a LangChain message (cheaper than ``isinstance`` per item)."""
+    known = _MESSAGE_CLASSES
+    for item in items:
+        cls = item.__class__
+        if cls not in known:
+            if not isinstance(item, BaseMessage):
+                return False
+            known.add(cls)
+    return True
+
+
 def is_reasoning_block(block: object) -> TypeGuard[Mapping[str, Any]]:
     """Whether a content block holds reasoning."""
     return isinstance(block, Mapping) and block.get("type") in REASONING_BLOCK_TYPES

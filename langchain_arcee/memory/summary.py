@@ -59,6 +59,7 @@ from langchain_arcee.memory.window import (
     ContextWindowExceededError,
     TokenCounter,
     WindowBudget,
+    newest_fitting,
     split_turns,
 )
 from langchain_arcee.messages import reasoning_of
@@ -256,30 +257,6 @@ def positioned_turns(messages: Sequence[BaseMessage], start: int) -> list[Stored
     return turns
 
 
-def newest_fitting_turns(
-    turns: Sequence[StoredTurn], count: TokenCounter, *, tokens: int | None, messages: int | None
-) -> int:
-    """How many of the newest ``turns`` fit ``tokens`` and ``messages`` (``None``: no limit).
-
-    The same rule as the loop of :func:`~langchain_arcee.memory.window.fit_history` (which
-    could call this once it moves to ``window.py``): newest first, stop at the first turn that
-    does not fit.
-    """
-    kept = 0
-    for turn in reversed(turns):
-        if messages is not None:
-            if len(turn.messages) > messages:
-                break
-            messages -= len(turn.messages)
-        if tokens is not None:
-            cost = sum(map(count, turn.messages))
-            if cost > tokens:
-                break
-            tokens -= cost
-        kept += 1
-    return kept
-
-
 def fit_turns(
     turns: Sequence[StoredTurn],
     fixed: Sequence[BaseMessage],
@@ -316,7 +293,7 @@ def fit_turns(
             )
         tokens = budget.prompt_tokens - fixed_tokens
     cap = max(max_messages - 1, 0) if max_messages is not None and pinned else max_messages
-    return newest_fitting_turns(turns, count, tokens=tokens, messages=cap)
+    return newest_fitting([turn.messages for turn in turns], count, tokens=tokens, messages=cap)
 
 
 def choose_batch(

@@ -177,6 +177,36 @@ def split_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
     return segments
 
 
+def newest_fitting(
+    segments: Sequence[Sequence[BaseMessage]],
+    count: TokenCounter,
+    *,
+    tokens: int | None,
+    messages: int | None,
+) -> int:
+    """How many of the newest ``segments`` (whole turns) fit ``tokens`` and ``messages``.
+
+    Newest first, stopping at the first turn that does not fit (``None``: no limit).
+    """
+    # A cache's bulk total (tokens.IdentityCache) saves a call per message on long histories.
+    tokens_of: Callable[[Sequence[BaseMessage]], int] = getattr(
+        count, "total", lambda batch: sum(map(count, batch))
+    )
+    kept = 0
+    for segment in reversed(segments):
+        if messages is not None:
+            if len(segment) > messages:
+                break
+            messages -= len(segment)
+        if tokens is not None:
+            cost = tokens_of(segment)
+            if cost > tokens:
+                break
+            tokens -= cost
+        kept += 1
+    return kept
+
+
 def fit_history(
     history: Sequence[BaseMessage],
     input_messages: Sequence[BaseMessage],
@@ -238,23 +268,7 @@ def fit_history(
     if pinned is not None and remaining_messages is not None:
         remaining_messages = max(remaining_messages - 1, 0)
 
-    # A cache's bulk total (tokens.IdentityCache) saves a call per message on long histories.
-    tokens_of: Callable[[Sequence[BaseMessage]], int] = getattr(
-        count, "total", lambda messages: sum(map(count, messages))
-    )
-    kept = 0  # number of newest segments kept
-    for segment in reversed(segments):
-        if remaining_messages is not None:
-            if len(segment) > remaining_messages:
-                break
-            remaining_messages -= len(segment)
-        if remaining_tokens is not None:
-            tokens = tokens_of(segment)
-            if tokens > remaining_tokens:
-                break
-            remaining_tokens -= tokens
-        kept += 1
-
+    kept = newest_fitting(segments, count, tokens=remaining_tokens, messages=remaining_messages)
     selected: list[BaseMessage] = [pinned] if pinned is not None else []
     for segment in segments[len(segments) - kept :]:
         selected.extend(segment)
