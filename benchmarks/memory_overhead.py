@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import gc
 import json
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -52,12 +53,10 @@ from typing import Any
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from openai.types.chat import ChatCompletion
-from sqlalchemy import delete, select, update
 
 from benchmarks.common import REPO_ROOT, conversation, loopback_server
 from langchain_arcee import ChatArcee
 from langchain_arcee.stores import ChatStore, InMemoryChatStore, SQLiteChatStore
-from langchain_arcee.stores.sql import SQLChatStore
 
 KEY = "bench-key"
 WINDOW = 1_000
@@ -127,7 +126,7 @@ def adapter_candidate(model: ChatArcee, store: ChatStore, session_id: str, n: in
         extra = store.count(session_id) - n
         if extra <= 0:
             return
-        if isinstance(store, SQLChatStore):
+        if isinstance(store, SQLiteChatStore):
             drop_newest(store, session_id, extra)
         else:
             store.clear(session_id)
@@ -136,17 +135,24 @@ def adapter_candidate(model: ChatArcee, store: ChatStore, session_id: str, n: in
     return Candidate(turn, restore)
 
 
-def drop_newest(store: SQLChatStore, session_id: str, extra: int) -> None:
-    """Delete a SQL session's newest ``extra`` rows (rewriting 10,000 rows would churn the WAL)."""
-    m, s = store.messages, store.sessions
-    newest = select(m.c.id).where(m.c.session_id == session_id).order_by(m.c.id.desc())
-    with store.engine.begin() as conn:
-        conn.execute(delete(m).where(m.c.id.in_(newest.limit(extra).scalar_subquery())))
+def drop_newest(store: SQLiteChatStore, session_id: str, extra: int) -> None:
+    """Delete a SQLite session's newest ``extra`` rows (rewriting 10,000 rows would churn the WAL).
+
+    The version moves on, as any change of a session must (store objects' window caches).
+    """
+    m, s = store.messages_table, store.sessions_table
+    with sqlite3.connect(str(store.path)) as conn:
         conn.execute(
-            update(s)
-            .where(s.c.session_id == session_id)
-            .values(message_count=s.c.message_count - extra)
+            f"DELETE FROM {m} WHERE id IN "
+            f"(SELECT id FROM {m} WHERE session_id = ? ORDER BY id DESC LIMIT ?)",
+            (session_id, extra),
         )
+        conn.execute(
+            f"UPDATE {s} SET message_count = message_count - ?, version = version + 1 "
+            "WHERE session_id = ?",
+            (extra, session_id),
+        )
+    conn.close()
 
 
 def rwmh_candidate(base_url: str, n: int) -> Candidate:
