@@ -280,15 +280,7 @@ class PostgresChatStore(SQLChatStore):
     def _begin_work(
         self, session_id: str, token: str, last: int | None, lease: float, known: State | None
     ) -> Work:
-        params = self._params(
-            session_id,
-            token=token,
-            lease=lease,
-            last=last,
-            known_version=known[0] if known is not None else -1,
-            known_newest=known[1] if known is not None else None,
-        )
-        return [(self._begin_stmt, params)]
+        return [(self._begin_stmt, self._begin_params(session_id, token, last, lease, known))]
 
     def _begin_finish(
         self, session_id: str, token: str, lease: float, last: int | None, known: State | None

@@ -29,7 +29,9 @@ database written by 0.1.0 (tables, no migrations table) upgrades in place: the f
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -149,6 +151,7 @@ class RelationalChatStore(ChatStore):
         self.ttl = normalize_ttl(ttl)
         self.table_prefix = table_prefix
         self._ready = False
+        self._schema_lock = threading.Lock()
         self._cache = DecodeCache(max_bytes=cache_bytes)
         # Both caches or neither: cache_bytes=0 asks for every read to come from the database.
         self._windows = WindowCache(DEFAULT_MAX_MESSAGES if cache_bytes else 0)
@@ -171,8 +174,31 @@ class RelationalChatStore(ChatStore):
         """Async :meth:`_run`."""
 
     @abstractmethod
+    def _apply_migrations(self) -> None:
+        """Apply the missing migrations in one transaction, recording each.
+
+        Raises:
+            StoreError: If the database refused (the message names the store).
+        """
+
     def setup(self) -> None:
-        """Create or upgrade the tables (done automatically on first use)."""
+        """Create or upgrade the tables (done automatically on first use).
+
+        Raises:
+            StoreError: If the database refused (the message names the store).
+        """
+        with self._schema_lock:
+            if not self._ready:
+                self._apply_migrations()
+                self._ready = True
+
+    async def asetup(self) -> None:
+        """Async :meth:`setup` (on a worker thread: it runs once per store)."""
+        if not self._ready:
+            await asyncio.to_thread(self.setup)
+
+    create_schema = setup
+    acreate_schema = asetup
 
     def _check_session_id(self, session_id: str) -> str:
         """Validate a session id for this backend (override to reject what it can't store).
@@ -207,10 +233,11 @@ class RelationalChatStore(ChatStore):
         return self.ttl.total_seconds() if self.ttl is not None else None
 
     # ---- units of work ---------------------------------------------------------------------
-    def _begin_work(
+    def _begin_params(
         self, session_id: str, token: str, last: int | None, lease: float, known: State | None
-    ) -> Work:
-        params = self._params(
+    ) -> dict[str, Any]:
+        """Parameters of a turn's start (``known``: the state whose window is cached)."""
+        return self._params(
             session_id,
             token=token,
             lease=lease,
@@ -218,6 +245,11 @@ class RelationalChatStore(ChatStore):
             known_version=known[0] if known is not None else -1,
             known_newest=known[1] if known is not None else None,
         )
+
+    def _begin_work(
+        self, session_id: str, token: str, last: int | None, lease: float, known: State | None
+    ) -> Work:
+        params = self._begin_params(session_id, token, last, lease, known)
         return [
             (self._take_lease, params),
             (self._window, params),

@@ -9,7 +9,6 @@ executor (async backends override :meth:`SQLChatStore._arun` with theirs).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -99,7 +98,6 @@ class SQLChatStore(RelationalChatStore):
         self._autocommit: Engine | None = None
         self._owns_engine = engine is None
         self._engine_lock = threading.Lock()
-        self._schema_lock = threading.Lock()
 
         self.metadata = MetaData(schema=schema)
         self.sessions = Table(
@@ -230,30 +228,13 @@ class SQLChatStore(RelationalChatStore):
                 migration(conn)
                 conn.execute(insert(self.migrations_table).values(v=version))
 
-    def setup(self) -> None:
-        """Create or upgrade the tables (done automatically on first use).
-
-        Raises:
-            StoreError: If the database refused (the message names the store).
-        """
-        with self._schema_lock:
-            if self._ready:
-                return
-            try:
-                with self.engine.begin() as conn:
-                    self._setup_on(conn)
-            except SQLAlchemyError as exc:
-                msg = f"setting up the tables of {self!r} failed: {scrub(str(exc), self._secrets)}"
-                raise StoreError(msg) from exc
-            self._ready = True
-
-    async def asetup(self) -> None:
-        """Async :meth:`setup` (on a worker thread: it runs once per store)."""
-        if not self._ready:
-            await asyncio.to_thread(self.setup)
-
-    create_schema = setup
-    acreate_schema = asetup
+    def _apply_migrations(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                self._setup_on(conn)
+        except SQLAlchemyError as exc:
+            msg = f"setting up the tables of {self!r} failed: {scrub(str(exc), self._secrets)}"
+            raise StoreError(msg) from exc
 
     def drop_tables(self) -> None:
         """Drop this store's tables and everything in them (for tests and teardown)."""

@@ -186,7 +186,6 @@ class SQLiteChatStore(RelationalChatStore):
         else:
             msg = "SQLiteChatStore needs a database path (or an injected engine)"
             raise ValueError(msg)
-        self._schema_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.sessions_table = f"{table_prefix}_sessions"
         self.messages_table = f"{table_prefix}_messages"
@@ -292,33 +291,14 @@ class SQLiteChatStore(RelationalChatStore):
                 migration(conn)
                 conn.execute(f'INSERT INTO "{table}" (v) VALUES (?)', (version,))
 
-    def setup(self) -> None:
-        """Create or upgrade the tables (done automatically on first use).
-
-        Migrations run in one ``BEGIN IMMEDIATE`` transaction, so processes sharing a new
-        file check and migrate one at a time.
-
-        Raises:
-            StoreError: If the database refused (the message names the store).
-        """
-        with self._schema_lock:
-            if self._ready:
-                return
-            try:
-                with self._connections.connection() as conn, _transaction(conn, "BEGIN IMMEDIATE"):
-                    self._setup_on(conn)
-            except sqlite3.Error as exc:
-                msg = f"setting up the tables of {self!r} failed: {_describe(exc)}"
-                raise StoreError(msg) from exc
-            self._ready = True
-
-    async def asetup(self) -> None:
-        """Async :meth:`setup` (on a worker thread: it runs once per store)."""
-        if not self._ready:
-            await asyncio.to_thread(self.setup)
-
-    create_schema = setup
-    acreate_schema = asetup
+    def _apply_migrations(self) -> None:
+        # One BEGIN IMMEDIATE transaction: processes sharing a new file migrate one at a time.
+        try:
+            with self._connections.connection() as conn, _transaction(conn, "BEGIN IMMEDIATE"):
+                self._setup_on(conn)
+        except sqlite3.Error as exc:
+            msg = f"setting up the tables of {self!r} failed: {_describe(exc)}"
+            raise StoreError(msg) from exc
 
     # ---- execution ----------------------------------------------------------------------
     def _run(
