@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
@@ -37,6 +38,13 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 _SCHEMES = ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite")
+
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # SQLite's primary result codes (sqlite3.h)
+
+CHECKPOINT_EVERY = 200
+"""Writes on event-loop connections between two checkpoints run on a worker thread."""
+
+logger = logging.getLogger(__name__)
 
 
 def sqlite_path(path_or_url: str | Path) -> str:
@@ -187,6 +195,11 @@ class SQLiteChatStore(RelationalChatStore):
             msg = "SQLiteChatStore needs a database path (or an injected engine)"
             raise ValueError(msg)
         self._write_lock = threading.Lock()
+        # Event loop thread -> its own connection (see _arun), and the checkpoints they owe.
+        self._loop_connections: dict[int, sqlite3.Connection] = {}
+        self._loop_lock = threading.Lock()
+        self._loop_writes = 0
+        self._checkpoints: set[asyncio.Future[None]] = set()
         self.sessions_table = f"{table_prefix}_sessions"
         self.messages_table = f"{table_prefix}_messages"
         self.migrations_table = f"{table_prefix}_migrations"
@@ -306,23 +319,84 @@ class SQLiteChatStore(RelationalChatStore):
     ) -> _T:
         if not self._ready:
             self.setup()
-        # SQLite has one writer per database: a write takes the write lock before its first
-        # statement; a single read is atomic on its own.
-        begin = "BEGIN IMMEDIATE" if write else ("BEGIN" if len(work) > 1 else None)
         # This process's writers queue on a lock that wakes the next one at once; left to
         # SQLite's busy handler they would sleep in steps of up to 100 ms (other processes
         # still meet on busy_timeout).
         queue = self._write_lock if write else contextlib.nullcontext()
         try:
-            with queue, self._connections.connection() as conn, _transaction(conn, begin):
-                return finish([_execute(conn, stmt, params) for stmt, params in work])
+            with queue, self._connections.connection() as conn:
+                return _unit_of_work(conn, work, finish, write)
         except sqlite3.Error as exc:
             raise store_error(session_id, write, _describe(exc)) from exc
 
     async def _arun(
         self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
     ) -> _T:
+        """Async :meth:`_run`: on the event loop when nothing has to wait, else on a thread.
+
+        A unit of work takes microseconds unless it waits for a lock. On the loop's own
+        connection (busy_timeout 0) it runs at once when no writer of this process is active
+        and SQLite grants its lock immediately; otherwise (another process writing, a busy
+        database) it goes to a worker thread and waits there, never on the loop.
+        """
+        conn = self._loop_connection() if self._ready else None
+        if conn is not None and (not write or self._write_lock.acquire(blocking=False)):
+            try:
+                answer = _unit_of_work(conn, work, finish, write)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):  # busy: rolled back, nothing applied; wait on a thread
+                    raise store_error(session_id, write, _describe(exc)) from exc
+            except sqlite3.Error as exc:
+                raise store_error(session_id, write, _describe(exc)) from exc
+            else:
+                if write:
+                    self._after_loop_write()
+                return answer
+            finally:
+                if write:
+                    self._write_lock.release()
+        elif conn is None and self._ready and isinstance(self._connections, _OwnConnections):
+            await asyncio.to_thread(self._open_loop_connection, threading.get_ident())
         return await asyncio.to_thread(self._run, work, session_id, finish, write=write)
+
+    def _loop_connection(self) -> sqlite3.Connection | None:
+        """This thread's loop connection, if opened (see :meth:`_open_loop_connection`)."""
+        return self._loop_connections.get(threading.get_ident())
+
+    def _open_loop_connection(self, loop_thread: int) -> None:
+        """Open the connection of the loop running on thread ``loop_thread``.
+
+        Called on a worker thread (opening may wait for a lock). The connection never waits
+        (busy_timeout 0) and never checkpoints (copying the WAL into the database file and
+        syncing it): :meth:`_after_loop_write` has a worker thread do that.
+        """
+        conn = self._open_connection()
+        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        with self._loop_lock:
+            # Several tasks of the loop may have asked at once: the first one opened wins (the
+            # loop may be using it already).
+            kept = self._loop_connections.setdefault(loop_thread, conn)
+        if kept is not conn:
+            conn.close()
+
+    def _after_loop_write(self) -> None:
+        self._loop_writes += 1
+        if self._loop_writes % CHECKPOINT_EVERY == 0:
+            task = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+            self._checkpoints.add(task)
+            task.add_done_callback(self._checkpoints.discard)
+
+    def _checkpoint(self) -> None:
+        # What SQLite's automatic checkpoint would have done on the loop's connection. RESTART
+        # (not PASSIVE, which loses the race against the loop's next writes and lets the WAL
+        # grow): this process's writers queue on the lock meanwhile, and the next one starts
+        # the WAL over.
+        try:
+            with self._write_lock, self._connections.connection() as conn:
+                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        except sqlite3.Error:
+            logger.debug("checkpointing %r failed; the next one retries", self, exc_info=True)
 
     def _params(self, session_id: str, **values: Any) -> dict[str, Any]:
         params = super()._params(session_id, **values)
@@ -338,6 +412,14 @@ class SQLiteChatStore(RelationalChatStore):
     def close(self) -> None:
         """Close the connections this store opened (an injected engine is left open)."""
         self._connections.close()
+        with self._loop_lock:
+            loop_connections, self._loop_connections = self._loop_connections, {}
+        # Only this thread's loop connection is surely idle now; another loop's may be in use
+        # on its thread (closing it there could crash the driver): dropped, it closes when
+        # that use ends and its last reference goes.
+        own = loop_connections.get(threading.get_ident())
+        if own is not None:
+            own.close()
 
     # ---- statements (written once) ------------------------------------------------------
     def _build_statements(self) -> None:
@@ -461,6 +543,27 @@ class SQLiteChatStore(RelationalChatStore):
         )
         self._count_expired = f"SELECT session_id FROM {s} WHERE {expired}"
         self._purge_sessions = f"DELETE FROM {s} WHERE {doomed}"
+
+
+def _unit_of_work(
+    conn: sqlite3.Connection, work: Work, finish: Callable[[Results], _T], write: bool
+) -> _T:
+    """Run statements in one transaction; ``finish`` (inside it) makes the answer.
+
+    A write takes SQLite's write lock before its first statement (one writer per database);
+    a single read is atomic on its own.
+    """
+    begin = "BEGIN IMMEDIATE" if write else ("BEGIN" if len(work) > 1 else None)
+    with _transaction(conn, begin):
+        return finish([_execute(conn, stmt, params) for stmt, params in work])
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock held elsewhere (SQLITE_BUSY / SQLITE_LOCKED)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return "locked" in str(exc)
 
 
 def _execute(conn: sqlite3.Connection, sql: str, params: Any) -> Any:
