@@ -340,6 +340,13 @@ class SQLiteChatStore(RelationalChatStore):
         database) it goes to a worker thread and waits there, never on the loop.
         """
         conn = self._loop_connection() if self._ready else None
+        if write and conn is not None and self._checkpoints:
+            # A checkpoint this loop asked for holds the write lock: wait for it here rather
+            # than send the write to a thread to wait there.
+            loop = asyncio.get_running_loop()
+            mine = [c for c in list(self._checkpoints) if c.get_loop() is loop and not c.done()]
+            if mine:
+                await asyncio.wait(mine)
         if conn is not None and (not write or self._write_lock.acquire(blocking=False)):
             try:
                 answer = _unit_of_work(conn, work, finish, write)
@@ -383,6 +390,8 @@ class SQLiteChatStore(RelationalChatStore):
     def _after_loop_write(self) -> None:
         self._loop_writes += 1
         if self._loop_writes % CHECKPOINT_EVERY == 0:
+            for orphan in [c for c in list(self._checkpoints) if c.get_loop().is_closed()]:
+                self._checkpoints.discard(orphan)  # its loop ended before it reported
             task = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
             self._checkpoints.add(task)
             task.add_done_callback(self._checkpoints.discard)

@@ -73,7 +73,10 @@ async def test_a_write_waits_off_the_loop_while_another_process_holds_the_lock(
         assert await store.acount("s") == 5
 
 
-def test_event_loops_in_several_threads_share_one_store(tmp_path: Path) -> None:
+def test_event_loops_in_several_threads_share_one_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_EVERY", 7)  # checkpoints from every loop
     store = SQLiteChatStore(tmp_path / "threads.db")
     errors: list[BaseException] = []
 
