@@ -8,9 +8,10 @@ the processes run on (a SQLite file is shared by one host's processes only).
 
 The statements are plain SQL, written once per store: importing SQLAlchemy costs a one-shot
 ``arcee-chat -m`` more than everything else it does, and SQLite needs none of its portability.
-Async calls run each unit of work on a worker thread in one hop (a SQLite statement takes
-microseconds, but a writer may wait on another process's lock, which must not block the
-event loop); one store serves any number of threads and event loops.
+Async calls run a unit of work on the event loop's own connection when nothing has to wait
+(busy_timeout 0: a statement takes microseconds), and on a worker thread, which may wait,
+when another process or thread holds the lock; the loop's connection is checkpointed from a
+worker thread. One store serves any number of threads and event loops.
 """
 
 from __future__ import annotations
