@@ -109,20 +109,16 @@ def main(argv: list[str] | None = None) -> None:
             f"{value - floor:.3f} s above bare python; "
             f"import langchain_openai / this = {openai_import / value:.1f}x"
         )
-    overhead = median["arcee-chat -m (one-shot)"] - openai_import
-    verdict = "PASS" if overhead < ONE_SHOT_OVERHEAD_TARGET_S else "FAIL"
-    print(
-        f"[2] one-shot overhead beyond import langchain_openai: {overhead:.3f} s "
-        f"(target < {ONE_SHOT_OVERHEAD_TARGET_S} s: {verdict}); "
-        f"one-shot / import langchain_openai = "
-        f"{median['arcee-chat -m (one-shot)'] / openai_import:.2f}x"
-    )
-    fresh_overhead = median["arcee-chat -m (one-shot, new database)"] - openai_import
-    verdict = "PASS" if fresh_overhead < ONE_SHOT_OVERHEAD_TARGET_S else "FAIL"
-    print(
-        f"[2] the same on a new database (tables created): {fresh_overhead:.3f} s "
-        f"(target < {ONE_SHOT_OVERHEAD_TARGET_S} s: {verdict})"
-    )
+    for name, what in (
+        ("arcee-chat -m (one-shot)", "one-shot overhead beyond import langchain_openai"),
+        ("arcee-chat -m (one-shot, new database)", "the same on a new database (tables created)"),
+    ):
+        overhead = median[name] - openai_import
+        verdict = "PASS" if overhead < ONE_SHOT_OVERHEAD_TARGET_S else "FAIL"
+        print(
+            f"[2] {what}: {overhead:.3f} s (target < {ONE_SHOT_OVERHEAD_TARGET_S} s: {verdict}); "
+            f"one-shot / import langchain_openai = {median[name] / openai_import:.2f}x"
+        )
     memory_overhead = median["arcee-chat -m --store memory://"] - openai_import
     store_cost = median["import langchain_openai + the SQLite store"] - openai_import
     print(

@@ -313,15 +313,7 @@ class PostgresChatStore(SQLChatStore):
         return finish
 
     def _commit_work(self, lease: TurnLease, encoded: list[str]) -> Work:
-        params = self._params(
-            lease.session_id,
-            token=lease.token,
-            base=lease.version,
-            n=len(encoded),
-            ttl=self._ttl_seconds(),
-            datas=encoded,
-        )
-        return [(self._commit_stmt, params)]
+        return [(self._commit_stmt, {**self._commit_params(lease, encoded), "datas": encoded})]
 
     def _commit_finish(
         self, lease: TurnLease, messages: Sequence[BaseMessage], encoded: list[str]

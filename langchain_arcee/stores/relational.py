@@ -322,14 +322,18 @@ class RelationalChatStore(ChatStore):
         state: State = (lease.version + 1, newest)
         self._windows.advance(lease.session_id, lease.version, state, appended)
 
-    def _commit_work(self, lease: TurnLease, encoded: list[str]) -> Work:
-        params = self._params(
+    def _commit_params(self, lease: TurnLease, encoded: list[str]) -> dict[str, Any]:
+        """Parameters of a turn's commit (the rows to append are the caller's to add)."""
+        return self._params(
             lease.session_id,
             token=lease.token,
             base=lease.version,
             n=len(encoded),
             ttl=self._ttl_seconds(),
         )
+
+    def _commit_work(self, lease: TurnLease, encoded: list[str]) -> Work:
+        params = self._commit_params(lease, encoded)
         rows = [{**params, "data": data} for data in encoded]
         return [
             (self._purge_if_expired, params),
