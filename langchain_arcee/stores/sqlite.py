@@ -342,8 +342,8 @@ class SQLiteChatStore(RelationalChatStore):
         """
         conn = self._loop_connection() if self._ready else None
         if write and conn is not None and self._checkpoints:
-            # A checkpoint this loop asked for holds the write lock: wait for it here rather
-            # than send the write to a thread to wait there.
+            # Let a checkpoint this loop asked for finish first (a write racing it would keep
+            # it from ever catching up with the WAL).
             loop = asyncio.get_running_loop()
             mine = [c for c in list(self._checkpoints) if c.get_loop() is loop and not c.done()]
             if mine:
@@ -398,13 +398,12 @@ class SQLiteChatStore(RelationalChatStore):
             task.add_done_callback(self._checkpoints.discard)
 
     def _checkpoint(self) -> None:
-        # What SQLite's automatic checkpoint would have done on the loop's connection. RESTART
-        # (not PASSIVE, which loses the race against the loop's next writes and lets the WAL
-        # grow): this process's writers queue on the lock meanwhile, and the next one starts
-        # the WAL over.
+        # What SQLite's automatic checkpoint would have done on the loop's connection: PASSIVE,
+        # waiting for nobody. The loop's writers wait for it (see _arun), so it can copy the
+        # whole WAL and the next write starts the WAL over instead of growing it.
         try:
-            with self._write_lock, self._connections.connection() as conn:
-                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            with self._connections.connection() as conn:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:
             logger.debug("checkpointing %r failed; the next one retries", self, exc_info=True)
 
