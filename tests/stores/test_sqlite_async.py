@@ -120,3 +120,19 @@ async def test_writes_on_the_loop_are_checkpointed_off_it(
     never = await _wal_after_loop_writes(tmp_path / "never.db", writes)
     # Checkpointed, the WAL starts over and holds at most what one period wrote.
     assert checkpointed < never / 2, (checkpointed, never)
+
+
+async def test_an_injected_engine_serves_the_async_api_on_its_own_connections(
+    tmp_path: Path,
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'injected.db'}")
+    async with SQLiteChatStore(engine=engine) as store:
+        for i in range(5):
+            await store.aappend("s", [HumanMessage(f"m{i}")])
+        assert [m.content for m in await store.aload("s", last=2)] == ["m3", "m4"]
+        assert store._loop_connections == {}  # borrowed connections only: none of its own
+    with engine.connect() as conn:  # the caller's engine still works
+        assert conn.execute(text("SELECT count(*) FROM arcee_messages")).scalar() == 5
+    engine.dispose()
