@@ -74,6 +74,7 @@ from langchain_arcee.memory.window import (
     TokenCounter,
     WindowBudget,
     WindowPlan,
+    WindowReads,
     apply_reasoning_retention,
     check_tool_results,
     complete_tool_groups,
@@ -270,6 +271,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         self.history_factory_config: list[ConfigurableFieldSpec] = self._resolver.specs
         self.max_history_messages = max_history_messages
         self.initial_history_messages = initial_history_messages
+        self._window_reads = WindowReads()
         self.reasoning_retention: ReasoningRetention = reasoning_retention
         self.name = name
 
@@ -378,13 +380,14 @@ class RunnableWithMemory(Runnable[Any, Any]):
                 self._calibration.observe(self._model_key, estimated, int(usage["input_tokens"]))
                 return
 
-    def _plan(self, turn: TurnInput) -> WindowPlan:
+    def _plan(self, turn: TurnInput, session_name: str) -> WindowPlan:
+        remembered = self._window_reads.get(session_name) or 0
         return plan_window(
             turn.messages,
             self._count,
             budget=self._current_budget(),
             max_messages=self.max_history_messages,
-            initial_load=self.initial_history_messages,
+            initial_load=max(self.initial_history_messages, remembered),
         )
 
     def _prepare(
@@ -412,8 +415,9 @@ class RunnableWithMemory(Runnable[Any, Any]):
         context-overflow error thrown back into the plan re-fits the window to a smaller
         budget once.
         """
-        window = self._plan(turn)
-        next(window)  # the first read is the one the start already did
+        window = self._plan(turn, session_name)
+        first = next(window)  # the first read is the one the start already did
+        largest = getattr(first, "last", None)
         # The start names the first message only when its window doesn't hold it.
         head = start.head if start.head is not None else next(iter(start.messages), None)
         newest: list[BaseMessage] = start.messages
@@ -424,9 +428,13 @@ class RunnableWithMemory(Runnable[Any, Any]):
                 if isinstance(request, LoadHead):
                     loaded = [head] if head is not None else []
                 else:
+                    if largest is not None and request.last is not None:
+                        largest = max(largest, request.last)
                     loaded = newest = yield Load(request.last)
         except StopIteration as done:
             history: list[BaseMessage] = done.value
+        if largest is not None:
+            self._window_reads.record(session_name, largest)
         if self.summary is not None:
             stored_summary = yield LoadSummary()
             positioned = LoadedHistory(newest, start.total - len(newest), head)
@@ -479,8 +487,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
         return stored
 
     # ---- drivers: the only sync/async difference --------------------------------------------
-    def _first_read(self, turn: TurnInput) -> int | None:
-        request = next(self._plan(turn))
+    def _first_read(self, turn: TurnInput, session_name: str) -> int | None:
+        request = next(self._plan(turn, session_name))
         return getattr(request, "last", None)
 
     @staticmethod
@@ -504,7 +512,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         """Run one turn (sync); yields chunks when streaming; returns the runnable's output."""
         session = self._resolver.resolve(config)
         turn = read_turn_input(value, self.input_messages_key)
-        start = session.io.begin(self._first_read(turn), _ready_for(turn))
+        start = session.io.begin(self._first_read(turn, session.name), _ready_for(turn))
         keepalive = self._keepalive(session, start, self.limits)
         output: Any = None
         try:
@@ -565,7 +573,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         """Async :meth:`_drive`; the output is appended to ``result``."""
         session = self._resolver.resolve(config)
         turn = read_turn_input(value, self.input_messages_key)
-        start = await session.io.abegin(self._first_read(turn), _ready_for(turn))
+        start = await session.io.abegin(self._first_read(turn, session.name), _ready_for(turn))
         keepalive = self._keepalive(session, start, self.limits)
         output: Any = None
         try:

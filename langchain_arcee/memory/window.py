@@ -26,6 +26,8 @@ messages exist, so a turn's cost does not grow with how long the conversation is
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -121,6 +123,42 @@ class LoadHead:
 
 LoadRequest = LoadNewest | LoadHead
 WindowPlan = Generator[LoadRequest, list[BaseMessage], list[BaseMessage]]
+
+
+READ_HEADROOM = 64
+"""Messages added to a session's remembered read size (its growth over a few turns)."""
+
+
+class WindowReads:
+    """How many newest messages each recent session's turn ended up reading (LRU, thread-safe).
+
+    With a token budget, a turn's plan reads the newest messages and grows the read (x4) while
+    everything loaded fits, one more read each time: at 2,000 stored messages that is three
+    reads a turn. Starting the next turn at the size the last one ended with (plus some
+    headroom for the turns in between) makes it one read, which the store's window cache then
+    answers without shipping anything.
+
+    Args:
+        max_sessions: How many sessions to remember.
+    """
+
+    def __init__(self, max_sessions: int = 10_000) -> None:
+        self.max_sessions = max_sessions
+        self._sizes: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: str) -> int | None:
+        """The read size to start the session's next turn with, if remembered."""
+        with self._lock:
+            return self._sizes.get(session)
+
+    def record(self, session: str, largest_read: int) -> None:
+        """The largest read of a turn of ``session`` (``last`` of a :class:`LoadNewest`)."""
+        with self._lock:
+            self._sizes[session] = largest_read + READ_HEADROOM
+            self._sizes.move_to_end(session)
+            while len(self._sizes) > self.max_sessions:
+                self._sizes.popitem(last=False)
 
 
 _KINDS: dict[type, type] = {}

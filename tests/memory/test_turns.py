@@ -335,6 +335,10 @@ class SpyStore(InMemoryChatStore):
         self.calls.append(("commit", len(messages)))
         super().commit_turn(lease, messages)
 
+    def load(self, session_id, *, last=None):  # type: ignore[no-untyped-def]
+        self.calls.append(("load", last))
+        return super().load(session_id, last=last)
+
     async def acommit_turn(self, lease, messages):  # type: ignore[no-untyped-def]
         self.calls.append(("acommit", len(messages)))
         super().commit_turn(lease, messages)
@@ -355,6 +359,27 @@ def test_reads_do_not_grow_with_stored_length() -> None:
     chat = RunnableWithMemory(ScriptedChatModel(), store, max_history_messages=1000)
     chat.invoke("hi", cfg())
     assert [c for c in store.calls if c[0] == "begin"] == [("begin", 1001)]
+
+
+def test_a_sessions_next_turn_reads_its_window_at_once() -> None:
+    # With a token budget the first turn grows its read (x4) until the window is full; the
+    # next turn starts at that size: one read, which a store's window cache answers.
+    store = SpyStore()
+    store.append("s1", [HumanMessage(f"q{i}", id=f"q{i}") for i in range(2_000)])
+    store.calls.clear()
+    model = ScriptedChatModel(replies=["a"])
+    chat = RunnableWithMemory(model, store, context_window=10**7, reply_reserve=0)
+    chat.invoke("first", cfg())
+    first = [c for c in store.calls if c[0] in ("begin", "load")]
+    assert len(first) > 1 and first[0][0] == "begin"  # grew: several reads
+    store.calls.clear()
+    chat.invoke("second", cfg())
+    assert [c[0] for c in store.calls if c[0] in ("begin", "load")] == ["begin"]
+    # ...and it sent what a fresh adapter (nothing remembered) sends.
+    fresh = RunnableWithMemory(model, store, context_window=10**7, reply_reserve=0)
+    fresh.invoke("third", cfg())
+    assert model.requests[-1][:-3] == model.requests[-2][:-1]
+    assert len(model.requests[-2]) == 2_000 + 3  # all stored, the first turn, the question
 
 
 def test_message_like_inputs_are_accepted() -> None:
