@@ -416,8 +416,7 @@ class RunnableWithMemory(Runnable[Any, Any]):
         budget once.
         """
         window = self._plan(turn, session_name)
-        first = next(window)  # the first read is the one the start already did
-        largest = getattr(first, "last", None)
+        next(window)  # the first read is the one the start already did
         # The start names the first message only when its window doesn't hold it.
         head = start.head if start.head is not None else next(iter(start.messages), None)
         newest: list[BaseMessage] = start.messages
@@ -428,13 +427,12 @@ class RunnableWithMemory(Runnable[Any, Any]):
                 if isinstance(request, LoadHead):
                     loaded = [head] if head is not None else []
                 else:
-                    if largest is not None and request.last is not None:
-                        largest = max(largest, request.last)
                     loaded = newest = yield Load(request.last)
         except StopIteration as done:
             history: list[BaseMessage] = done.value
-        if largest is not None:
-            self._window_reads.record(session_name, largest)
+        # What the window held, not what was read: a read sized from the last read would
+        # grow every turn by the headroom.
+        self._window_reads.record(session_name, len(history))
         if self.summary is not None:
             stored_summary = yield LoadSummary()
             positioned = LoadedHistory(newest, start.total - len(newest), head)

@@ -126,7 +126,7 @@ WindowPlan = Generator[LoadRequest, list[BaseMessage], list[BaseMessage]]
 
 
 READ_HEADROOM = 64
-"""Messages added to a session's remembered read size (its growth over a few turns)."""
+"""Messages added to a session's remembered window (its growth over a few turns)."""
 
 
 class WindowReads:
@@ -134,9 +134,9 @@ class WindowReads:
 
     With a token budget, a turn's plan reads the newest messages and grows the read (x4) while
     everything loaded fits, one more read each time: at 2,000 stored messages that is three
-    reads a turn. Starting the next turn at the size the last one ended with (plus some
-    headroom for the turns in between) makes it one read, which the store's window cache then
-    answers without shipping anything.
+    reads a turn. Starting the next turn at the size of the last one's window (plus headroom
+    for the turns in between) makes it one read of about the window's size, which the store's
+    window cache then answers without shipping anything.
 
     Args:
         max_sessions: How many sessions to remember.
@@ -152,10 +152,10 @@ class WindowReads:
         with self._lock:
             return self._sizes.get(session)
 
-    def record(self, session: str, largest_read: int) -> None:
-        """The largest read of a turn of ``session`` (``last`` of a :class:`LoadNewest`)."""
+    def record(self, session: str, window: int) -> None:
+        """How many history messages a turn of ``session`` sent (its fitted window)."""
         with self._lock:
-            self._sizes[session] = largest_read + READ_HEADROOM
+            self._sizes[session] = window + READ_HEADROOM
             self._sizes.move_to_end(session)
             while len(self._sizes) > self.max_sessions:
                 self._sizes.popitem(last=False)

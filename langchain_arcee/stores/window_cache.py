@@ -33,6 +33,7 @@ class _Entry:
     state: State
     messages: list[BaseMessage]  # the newest messages at ``state``, oldest first
     total: int  # how many the session held at ``state``
+    keep: int | None  # the read that filled it asked for this many (None: all)
 
     def answers(self, last: int | None) -> bool:
         complete = len(self.messages) >= self.total
@@ -95,23 +96,32 @@ class WindowCache:
         if known is not None and state == known:
             return self.window(session_id, state, last)
         messages = read()
-        self.remember(session_id, state, messages, total)
+        self.remember(session_id, state, messages, total, last)
         return messages
 
     def remember(
-        self, session_id: str, state: State, messages: Sequence[BaseMessage], total: int
+        self,
+        session_id: str,
+        state: State,
+        messages: Sequence[BaseMessage],
+        total: int,
+        last: int | None,
     ) -> None:
-        """Keep the newest ``messages`` read at ``state`` (the session held ``total``)."""
+        """Keep the newest ``messages`` read at ``state`` (the session held ``total``).
+
+        ``last`` is what the read asked for: the entry keeps that many as the session grows,
+        so what a turn copies stays the size of its window, not of the session.
+        """
         with self._lock:
-            self._put(session_id, _Entry(state, list(messages), total))
+            self._put(session_id, _Entry(state, list(messages), total, last))
 
     def advance(
         self, session_id: str, version: int, state: State, appended: Sequence[BaseMessage]
     ) -> None:
         """This store object's commit moved the session from ``version`` to ``state``.
 
-        The entry read at ``version`` gains the appended messages (as many as it held are
-        kept, or all if it held all); without one at ``version``, nothing is known.
+        The entry read at ``version`` gains the appended messages, keeping the newest as many
+        as its read asked for; without one at ``version``, nothing is known.
         """
         with self._lock:
             entry = self._entries.get(session_id)
@@ -119,17 +129,15 @@ class WindowCache:
                 self._drop(session_id)
                 return
             messages = [*entry.messages, *appended]
-            if len(entry.messages) < entry.total:  # it held a suffix: keep that many
-                messages = messages[len(appended) :]
-            self._put(session_id, _Entry(state, messages, entry.total + len(appended)))
+            if entry.keep is not None and len(messages) > entry.keep:
+                messages = messages[len(messages) - entry.keep :]
+            total = entry.total + len(appended)
+            self._put(session_id, _Entry(state, messages, total, entry.keep))
 
     def forget(self, session_id: str) -> None:
         """Drop what is kept for a session."""
         with self._lock:
             self._drop(session_id)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     # ---- under the lock ------------------------------------------------------------------
     def _put(self, session_id: str, entry: _Entry) -> None:

@@ -11,6 +11,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from langchain_arcee.memory import RunnableWithMemory, with_memory
+from langchain_arcee.memory.window import READ_HEADROOM
 from langchain_arcee.stores import ChatStore, InMemoryChatStore, StoreError
 from tests.memory.conftest import cfg
 from tests.memory.fakes import ScriptedChatModel, ai
@@ -380,6 +381,29 @@ def test_a_sessions_next_turn_reads_its_window_at_once() -> None:
     fresh.invoke("third", cfg())
     assert model.requests[-1][:-3] == model.requests[-2][:-1]
     assert len(model.requests[-2]) == 2_000 + 3  # all stored, the first turn, the question
+
+
+def test_a_full_windows_read_stays_its_size_turn_after_turn() -> None:
+    # A window smaller than the session: each turn reads about the window, once; the read
+    # must not grow with the turns (nor stay at the first turn's overshooting growth step).
+    store = SpyStore()
+    store.append("s1", [HumanMessage(f"question {i}", id=f"q{i}") for i in range(5_000)])
+    model = ScriptedChatModel(replies=["a"])
+    chat = RunnableWithMemory(model, store, context_window=3_000, reply_reserve=0)
+    reads: list[list[tuple[str, int | None]]] = []
+    for i in range(6):
+        store.calls.clear()
+        chat.invoke(f"turn {i}", cfg())
+        reads.append([c for c in store.calls if c[0] in ("begin", "load")])
+    sent = len(model.requests[-1]) - 1
+    later = [turn_reads for turn_reads in reads[1:]]
+    assert all(len(turn_reads) == 1 for turn_reads in later)  # one read a turn
+    sizes = [turn_reads[0][1] or 0 for turn_reads in later]
+    # About the same every turn (the window moves by a message as token counts vary), where
+    # sizing each read from the last read grew it by the headroom (64) every turn...
+    assert max(sizes) - min(sizes) < READ_HEADROOM, sizes
+    # ...and about the window, not the first turn's last growth step (x4).
+    assert sent < sizes[-1] <= sent + 2 * READ_HEADROOM, (sent, sizes)
 
 
 def test_message_like_inputs_are_accepted() -> None:
