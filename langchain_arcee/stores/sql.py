@@ -4,7 +4,7 @@ The turn protocol itself (units of work and what their results mean) is
 :class:`~langchain_arcee.stores.relational.RelationalChatStore`; this class builds its
 statements once, in the constructor, with bound parameters (SQLAlchemy's compiled cache then
 compiles each once per engine), and runs a unit of work on a sync ``Engine`` through one
-executor (async backends override :meth:`SQLChatStore._arun` with theirs).
+executor; the async executor is the backend's own (PostgreSQL's, on its async engine).
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ from langchain_arcee.stores.relational import (
 from langchain_arcee.stores.serialization import DecodeCache
 
 _T = TypeVar("_T")
+
+_TIMESTAMP = "TIMESTAMP WITH TIME ZONE"
+"""DDL of the timestamp columns the migrations add."""
 
 
 def _store_error(
@@ -130,7 +133,6 @@ class SQLChatStore(RelationalChatStore):
             Column("data", Text, nullable=False),
             Column("created_at", DateTime(timezone=True), nullable=False),
             Index(f"{table_prefix}_messages_session_idx", "session_id", "id"),
-            **self._table_kwargs(),
         )
         self.migrations_table = Table(
             f"{table_prefix}_migrations",
@@ -143,10 +145,6 @@ class SQLChatStore(RelationalChatStore):
     @abstractmethod
     def _id_column(self) -> Column[int]:
         """The ``id`` column: an autoincrementing primary key whose values are never reused."""
-
-    def _table_kwargs(self) -> dict[str, Any]:
-        """Dialect keyword arguments of the messages table."""
-        return {}
 
     @abstractmethod
     def _create_engine(self) -> Engine:
@@ -188,7 +186,7 @@ class SQLChatStore(RelationalChatStore):
             [
                 ("version", "BIGINT NOT NULL DEFAULT 0"),
                 ("lease_token", "TEXT"),
-                ("lease_expires_at", self._timestamp_ddl()),
+                ("lease_expires_at", _TIMESTAMP),
                 ("last_turn_token", "TEXT"),
             ],
         )
@@ -200,13 +198,9 @@ class SQLChatStore(RelationalChatStore):
             [
                 ("summary", "TEXT"),
                 ("summary_covers", "INTEGER"),
-                ("summary_updated_at", self._timestamp_ddl()),
+                ("summary_updated_at", _TIMESTAMP),
             ],
         )
-
-    def _timestamp_ddl(self) -> str:
-        """The DDL type of a timestamp column in this dialect."""
-        return "TIMESTAMP WITH TIME ZONE"
 
     @property
     def MIGRATIONS(self) -> list[Callable[[Connection], None]]:
