@@ -408,15 +408,16 @@ class RunnableWithMemory(Runnable[Any, Any]):
         return runnable_input, [*history, *turn.messages]
 
     # ---- the turn, without I/O --------------------------------------------------------------
-    def _turn_plan(self, turn: TurnInput, start: Any, session_name: str) -> TurnPlan:
+    def _turn_plan(
+        self, turn: TurnInput, start: Any, session_name: str, window: WindowPlan
+    ) -> TurnPlan:
         """One turn from its start (lease taken, newest messages read) to what to store.
 
+        ``window`` is the turn's window plan, past its first read (the one the start did).
         Yields :class:`Load` for further reads and :class:`Call` to run the runnable; a
         context-overflow error thrown back into the plan re-fits the window to a smaller
         budget once.
         """
-        window = self._plan(turn, session_name)
-        next(window)  # the first read is the one the start already did
         # The start names the first message only when its window doesn't hold it.
         head = start.head if start.head is not None else next(iter(start.messages), None)
         newest: list[BaseMessage] = start.messages
@@ -485,9 +486,10 @@ class RunnableWithMemory(Runnable[Any, Any]):
         return stored
 
     # ---- drivers: the only sync/async difference --------------------------------------------
-    def _first_read(self, turn: TurnInput, session_name: str) -> int | None:
-        request = next(self._plan(turn, session_name))
-        return getattr(request, "last", None)
+    @staticmethod
+    def _first_read(window: WindowPlan) -> int | None:
+        """Start the turn's window plan: the size of its first read (the turn's start)."""
+        return getattr(next(window), "last", None)
 
     @staticmethod
     def _keepalive(session: Session, start: Any, limits: TurnLimits) -> Keepalive:
@@ -510,11 +512,13 @@ class RunnableWithMemory(Runnable[Any, Any]):
         """Run one turn (sync); yields chunks when streaming; returns the runnable's output."""
         session = self._resolver.resolve(config)
         turn = read_turn_input(value, self.input_messages_key)
-        start = session.io.begin(self._first_read(turn, session.name), _ready_for(turn))
+        # One plan per turn, made before the lease is taken: its first read is the start's.
+        window = self._plan(turn, session.name)
+        start = session.io.begin(self._first_read(window), _ready_for(turn))
         keepalive = self._keepalive(session, start, self.limits)
         output: Any = None
         try:
-            plan = self._turn_plan(turn, start, session.name)
+            plan = self._turn_plan(turn, start, session.name, window)
             try:
                 step = next(plan)
                 while True:
@@ -571,11 +575,13 @@ class RunnableWithMemory(Runnable[Any, Any]):
         """Async :meth:`_drive`; the output is appended to ``result``."""
         session = self._resolver.resolve(config)
         turn = read_turn_input(value, self.input_messages_key)
-        start = await session.io.abegin(self._first_read(turn, session.name), _ready_for(turn))
+        # One plan per turn, made before the lease is taken: its first read is the start's.
+        window = self._plan(turn, session.name)
+        start = await session.io.abegin(self._first_read(window), _ready_for(turn))
         keepalive = self._keepalive(session, start, self.limits)
         output: Any = None
         try:
-            plan = self._turn_plan(turn, start, session.name)
+            plan = self._turn_plan(turn, start, session.name, window)
             try:
                 step = next(plan)
                 while True:

@@ -406,6 +406,32 @@ def test_a_full_windows_read_stays_its_size_turn_after_turn() -> None:
     assert sent < sizes[-1] <= sent + 2 * READ_HEADROOM, (sent, sizes)
 
 
+def test_a_window_size_learned_while_a_turn_waits_does_not_change_its_first_read() -> None:
+    # A turn reads its first window when it takes the lease; the plan must start from that
+    # same read even if another turn of the session taught the adapter a new size meanwhile.
+    store = SpyStore()
+    store.append("s1", [SystemMessage("be brief", id="sys")])
+    store.append("s1", [HumanMessage(f"question {i}", id=f"q{i}") for i in range(3_000)])
+    model = ScriptedChatModel(replies=["a"])
+    chat = RunnableWithMemory(model, store, context_window=3_000, reply_reserve=0)
+    chat.invoke("first", cfg())
+    real_begin = store.try_begin_turn
+
+    def begin_while_another_turn_finishes(*args, **kwargs):  # type: ignore[no-untyped-def]
+        chat._window_reads.record("s1", 2_900)  # as if a concurrent turn just recorded it
+        return real_begin(*args, **kwargs)
+
+    store.try_begin_turn = begin_while_another_turn_finishes  # type: ignore[method-assign]
+    chat.invoke("second", cfg())
+    store.try_begin_turn = real_begin  # type: ignore[method-assign]
+    sent = model.requests[-1]
+    assert isinstance(sent[0], SystemMessage)  # still pinned
+    fresh = RunnableWithMemory(model, store, context_window=3_000, reply_reserve=0)
+    fresh.invoke("third", cfg())
+    assert model.requests[-1][0] == sent[0]
+    assert len(model.requests[-1]) == pytest.approx(len(sent), abs=4)
+
+
 def test_message_like_inputs_are_accepted() -> None:
     from langchain_core.messages import AIMessage as _AI
     from langchain_core.messages import HumanMessage as _Human
