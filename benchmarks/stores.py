@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from langchain_arcee.stores import ChatStore
 
@@ -89,8 +90,10 @@ def _delete_redis_keys(prefix: str) -> None:
 
 
 @contextlib.contextmanager
-def open_store(name: str) -> Iterator[tuple[ChatStore, str]]:
+def open_store(name: str, **kwargs: Any) -> Iterator[tuple[ChatStore, str]]:
     """A fresh, empty store of kind ``name``; everything it wrote is removed on exit.
+
+    ``kwargs`` go to the store's constructor (e.g. ``cache_bytes=0``).
 
     Yields:
         The store and its prefix (table/key prefix, or the SQLite file path).
@@ -99,13 +102,13 @@ def open_store(name: str) -> Iterator[tuple[ChatStore, str]]:
     if name == "memory":
         from langchain_arcee.stores import InMemoryChatStore
 
-        yield InMemoryChatStore(), prefix
+        yield InMemoryChatStore(**kwargs), prefix
     elif name == "sqlite":
         from langchain_arcee.stores import SQLiteChatStore
 
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "bench.db"
-            store = SQLiteChatStore(path)
+            store = SQLiteChatStore(path, **kwargs)
             try:
                 yield store, str(path)
             finally:
@@ -113,7 +116,7 @@ def open_store(name: str) -> Iterator[tuple[ChatStore, str]]:
     elif name == "postgres":
         from langchain_arcee.stores import PostgresChatStore
 
-        store = PostgresChatStore(POSTGRES_URL, table_prefix=prefix)
+        store = PostgresChatStore(POSTGRES_URL, table_prefix=prefix, **kwargs)
         try:
             yield store, prefix
         finally:
@@ -122,7 +125,7 @@ def open_store(name: str) -> Iterator[tuple[ChatStore, str]]:
     elif name == "redis":
         from langchain_arcee.stores import RedisChatStore
 
-        store = RedisChatStore(REDIS_URL, key_prefix=prefix)
+        store = RedisChatStore(REDIS_URL, key_prefix=prefix, **kwargs)
         try:
             yield store, prefix
         finally:

@@ -130,3 +130,9 @@ def test_lease_cost_runs() -> None:
 def test_copy_on_read_runs() -> None:
     out = run_module("benchmarks.copy_on_read", "--messages", "50", "--repeat", "3")
     assert "memory  load (copies)" in out and "sqlite  load (copies)" in out
+
+
+def test_turn_parts_runs() -> None:
+    out = run_module("benchmarks.turn_parts", "--quick")
+    for line in ("sqlite, caches on", "sqlite, caches off (cache_bytes=0)", "N = 50", "collector"):
+        assert line in out, out

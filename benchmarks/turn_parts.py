@@ -1,0 +1,139 @@
+"""Where a turn's time goes at 1,000 stored messages (issue 12), part by part, in one run.
+
+* ``protocol``: a store's turn protocol alone (``begin_turn`` reading the newest 1,001
+  messages, then ``commit_turn`` of two), no model, with the store's caches (the default) and
+  without them (``cache_bytes=0``: no window cache and no decode cache, so every turn ships
+  and decodes the window);
+* ``sqlite async``: client CPU per turn of the SQLite store's async protocol (begin, a 1 ms
+  pause standing for the model, commit) for N = 1 and 50 concurrent sessions at 100 messages;
+* ``gc``: one in-memory adapter turn against the loopback server measured as
+  ``benchmarks.common.median_ms`` measures the other benchmarks (a full collection before each
+  sample, the collector paused during it) and with the collector simply left running.
+
+Medians over ``--rounds`` interleaved rounds, with [min-max] of the rounds' medians.
+Run from the repo root: ``python -m benchmarks.turn_parts`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from benchmarks.common import conversation, loopback_server, median_ms
+from benchmarks.stores import open_store, unavailable
+from langchain_arcee import ChatArcee
+from langchain_arcee.stores import ChatStore
+
+
+def _protocol_turn(store: ChatStore, session: str, last: int) -> Callable[[], None]:
+    def turn() -> None:
+        start = store.try_begin_turn(session, uuid.uuid4().hex, last=last, lease_seconds=30)
+        assert start is not None
+        store.commit_turn(start.lease, [HumanMessage("q"), AIMessage("a")])
+
+    return turn
+
+
+def _running_gc_ms(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time with the collector left running (the app's situation)."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+async def _async_cpu_us(store: ChatStore, sessions: int, turns: int) -> float:
+    async def session(i: int) -> None:
+        for _ in range(turns):
+            start = await store.abegin_turn(f"a{i}", last=101, lock_timeout=30)
+            await asyncio.sleep(0.001)  # the model call
+            await store.acommit_turn(start.lease, [HumanMessage("q"), AIMessage("a")])
+
+    await asyncio.gather(*(session(i) for i in range(sessions)))  # warm: loop connection open
+    cpu = time.process_time()
+    await asyncio.gather(*(session(i) for i in range(sessions)))
+    return (time.process_time() - cpu) / (sessions * turns) * 1e6
+
+
+def _show(label: str, values: list[float], unit: str) -> None:
+    print(
+        f"  {label:<44} {statistics.median(values):9.3f} {unit}  "
+        f"[{min(values):.3f}-{max(values):.3f}]"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stored", type=int, default=1000)
+    parser.add_argument("--stores", default="sqlite,postgres,redis")
+    parser.add_argument("--repeat", type=int, default=20, help="turns per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.stored, args.repeat, args.rounds, args.stores = 40, 3, 2, "sqlite"
+    stores = [s for s in args.stores.split(",") if s and not unavailable(s)]
+    history = conversation(args.stored)
+
+    print(f"protocol: begin (newest {args.stored + 1}) + commit, no model, ms per turn")
+    with contextlib.ExitStack() as stack:
+        parts: dict[str, Callable[[], None]] = {}
+        for name in stores:
+            for cached in (True, False):
+                kwargs = {} if cached else {"cache_bytes": 0}
+                store, _ = stack.enter_context(open_store(name, **kwargs))
+                store.append("parts", history)
+                label = f"{name}, caches {'on' if cached else 'off (cache_bytes=0)'}"
+                parts[label] = _protocol_turn(store, "parts", args.stored + 1)
+        samples: dict[str, list[float]] = {label: [] for label in parts}
+        for _ in range(args.rounds):
+            for label, turn in parts.items():
+                samples[label].append(median_ms(turn, args.repeat))
+        for label, values in samples.items():
+            _show(label, values, "ms")
+
+    print("sqlite async: begin + 1 ms pause + commit at 100 messages, client CPU per turn")
+    with open_store("sqlite") as (store, _):
+        for i in range(50):
+            store.append(f"a{i}", conversation(100))
+        for sessions in (1, 50):
+            values = [
+                asyncio.run(_async_cpu_us(store, sessions, max(2, args.repeat // 2)))
+                for _ in range(args.rounds)
+            ]
+            _show(f"N = {sessions}", values, "µs")
+
+    print(f"gc: one in-memory adapter turn at {args.stored} messages, ms")
+    with loopback_server("--accept-any-model") as base_url, open_store("memory") as (store, _):
+        chat = ChatArcee(api_key="k", base_url=base_url, max_retries=0).with_memory(
+            store, max_history_messages=args.stored
+        )
+        store.append("gc", history)
+        config = {"configurable": {"session_id": "gc"}}
+
+        def adapter_turn() -> object:
+            return chat.invoke("New question?", config=config)
+
+        paused: list[float] = []
+        running: list[float] = []
+        for _ in range(args.rounds):
+            paused.append(median_ms(adapter_turn, args.repeat))
+            gc.collect()
+            running.append(_running_gc_ms(adapter_turn, args.repeat))
+        _show("full collection first, collector paused", paused, "ms")
+        _show("collector running", running, "ms")
+
+
+if __name__ == "__main__":
+    main()
