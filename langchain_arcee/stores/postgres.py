@@ -14,8 +14,6 @@ rows hold at most ~2.7 KB); a longer id is refused before a turn starts.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -23,9 +21,9 @@ from typing import Any, TypeVar
 from langchain_core.messages import BaseMessage
 
 from langchain_arcee.extras import missing_extra
-from langchain_arcee.redaction import redact_url, url_secrets
+from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import TurnLease, TurnStart, conflict_error
-from langchain_arcee.stores.relational import Results, Work
+from langchain_arcee.stores.relational import Results, Work, store_error
 from langchain_arcee.stores.serialization import DecodeCache
 from langchain_arcee.stores.window_cache import State
 
@@ -42,16 +40,27 @@ try:  # the postgres extra brings SQLAlchemy and psycopg
         select,
         text,
     )
-    from sqlalchemy.dialects import postgresql
-    from sqlalchemy.engine import URL, make_url
-    from sqlalchemy.exc import SQLAlchemyError
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+    from sqlalchemy.engine import URL, Compiled, make_url
+    from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.schema import CreateSchema
     from sqlalchemy.sql import Executable
 
-    from langchain_arcee.stores.sql import SQLChatStore, _invalidated, _store_error
+    from langchain_arcee.stores.sql import SQLChatStore
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise missing_extra("PostgresChatStore", "SQLAlchemy", "postgres") from exc
+try:  # ... and psycopg 3
+    import psycopg
+
+    from langchain_arcee.stores.pg_connections import (
+        DEFAULT_MAX_CONNECTIONS,
+        BorrowedAsyncEngine,
+        BorrowedEngine,
+        OwnLoopPools,
+        OwnPool,
+    )
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise missing_extra("PostgresChatStore", "psycopg 3", "postgres") from exc
 
 _T = TypeVar("_T")
 
@@ -78,26 +87,31 @@ def psycopg_url(url: str | URL) -> URL:
 class PostgresChatStore(SQLChatStore):
     """Conversation store in PostgreSQL.
 
-    Sync methods use a psycopg engine, async methods a psycopg async engine per event loop
-    (an async connection belongs to the loop that opened it, so successive ``asyncio.run()``
-    calls each get their own). Engines are created lazily from ``url`` and disposed by
-    :meth:`close`/:meth:`aclose` (or on leaving a ``with``/``async with`` block), or injected
-    and left open.
+    Statements run on psycopg 3 connections the store opens from ``url`` when needed and keeps
+    idle for reuse: one set for sync methods and one per event loop for async ones (an async
+    connection belongs to the loop that opened it, so successive ``asyncio.run()`` calls each
+    get their own), closed by :meth:`close`/:meth:`aclose` (or on leaving a ``with``/``async
+    with`` block).
+    Injected SQLAlchemy engines lend their pools' connections instead and are left open. The
+    schema is created and migrated through a SQLAlchemy engine (:attr:`engine`).
 
     Args:
         url: ``postgresql://``, ``postgres://`` or ``postgresql+psycopg://`` URL. Needed
             unless both engines are injected. The store's ``url`` attribute, its repr and its
             errors show it redacted (password and ``?password=``-style values as ``***``).
-        engine: Sync engine to use instead of creating one.
-        async_engine: Async engine to use instead of creating them (used on whatever loop
-            calls: the caller keeps it on one loop).
+        engine: Sync SQLAlchemy engine (psycopg 3) to use instead of a pool and an engine of
+            the store's own.
+        async_engine: Async SQLAlchemy engine (psycopg 3) to use instead of the store's async
+            pools (used on whatever loop calls: the caller keeps it on one loop).
         ttl: Sessions expire this long after their last write (``timedelta`` or seconds);
             :meth:`purge_expired` deletes them.
         schema: Schema of the tables (created if absent); ``None`` for the search path.
         table_prefix: Prefix of the table names.
         cache_bytes: Bound of the decoded-message cache (bytes of stored text); 0 disables it.
-        engine_kwargs: Extra keyword arguments for the engines this store creates
-            (e.g. ``pool_size``).
+        engine_kwargs: Extra keyword arguments for the SQLAlchemy engine this store creates
+            for migrations and :attr:`engine`.
+        max_connections: Bound of the connections this store opens for sync calls, and
+            for each event loop's async calls (statements wait for a free one).
 
     Example:
         ``store = PostgresChatStore("postgresql://user@localhost/app")``
@@ -114,6 +128,7 @@ class PostgresChatStore(SQLChatStore):
         table_prefix: str = "arcee",
         cache_bytes: int = DecodeCache.DEFAULT_MAX_BYTES,
         engine_kwargs: dict[str, Any] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if url is None and (engine is None or async_engine is None):
             msg = "PostgresChatStore needs a url unless both engine and async_engine are given"
@@ -123,10 +138,17 @@ class PostgresChatStore(SQLChatStore):
         self.url = make_url(redact_url(self._url)) if self._url is not None else None
         self._secrets = url_secrets(self._url) if self._url is not None else frozenset()
         self.engine_kwargs = dict(engine_kwargs or {})
-        self._injected_async_engine = async_engine
-        self._loop_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
-            weakref.WeakKeyDictionary()
+        self._connections: OwnPool | BorrowedEngine = (
+            BorrowedEngine(engine)
+            if engine is not None
+            else OwnPool(self._conninfo(), max_connections)
         )
+        self._async_connections: OwnLoopPools | BorrowedAsyncEngine = (
+            BorrowedAsyncEngine(async_engine)
+            if async_engine is not None
+            else OwnLoopPools(self._conninfo(), max_connections)
+        )
+        self._compiled: dict[int, tuple[Executable, Compiled]] = {}
         super().__init__(
             engine=engine,
             ttl=ttl,
@@ -177,7 +199,7 @@ class PostgresChatStore(SQLChatStore):
     # ---- one statement per turn phase -------------------------------------------------
     def _build_statements(self) -> None:
         super()._build_statements()
-        preparer = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
+        preparer = _DIALECT.identifier_preparer
         sessions = preparer.format_table(self.sessions)
         messages = preparer.format_table(self.messages)
         expired = "coalesce(s.expires_at <= now(), false)"
@@ -335,88 +357,115 @@ class PostgresChatStore(SQLChatStore):
         params = self._params(session_id, n=len(encoded), ttl=self._ttl_seconds(), datas=encoded)
         return [(self._append_stmt, params)]
 
-    # ---- engines ----------------------------------------------------------------------
+    # ---- connections --------------------------------------------------------------------
     def _require_url(self) -> URL:
         if self._url is None:  # pragma: no cover - guarded in __init__
-            msg = "no url to create an engine from"
+            msg = "no url to connect with"
             raise ValueError(msg)
         return self._url
 
-    def _engine_kwargs(self) -> dict[str, Any]:
-        # hide_parameters: errors and logs never quote the conversation being written. No
-        # pre-ping (a round trip per checkout): a dead pooled connection is retried once.
-        return {"hide_parameters": True, **self.engine_kwargs}
+    def _conninfo(self) -> str:
+        # libpq takes the URL itself (query parameters such as application_name included);
+        # it holds the password, so it stays inside the pools and is never shown.
+        return self._require_url().set(drivername="postgresql").render_as_string(False)
 
     def _create_engine(self) -> Engine:
-        _require_psycopg()
-        return create_engine(self._require_url(), **self._engine_kwargs())
+        # hide_parameters: errors and logs never quote the conversation being written.
+        return create_engine(self._require_url(), hide_parameters=True, **self.engine_kwargs)
 
-    @property
-    def async_engine(self) -> AsyncEngine:
-        """The async engine of the running event loop (one per loop unless injected)."""
-        if self._injected_async_engine is not None:
-            return self._injected_async_engine
-        loop = asyncio.get_running_loop()
-        engine = self._loop_engines.get(loop)
-        if engine is None:
-            _require_psycopg()
-            engine = create_async_engine(self._require_url(), **self._engine_kwargs())
-            self._loop_engines[loop] = engine
-        return engine
-
-    @staticmethod
-    async def _aexecute_all(conn: AsyncConnection, work: Work) -> Results:
-        results: Results = []
+    # ---- execution: statements compiled once, run on psycopg ----------------------------
+    def _statements(self, work: Work) -> list[tuple[str, Any]]:
+        """Each statement's SQL (compiled once per store) with its parameters."""
+        ready = []
         for stmt, params in work:
-            if params is not None:
-                result = await conn.execute(stmt, params)
-            else:
-                result = await conn.execute(stmt)
-            results.append(result.all() if result.returns_rows else result.rowcount)
-        return results
+            entry = self._compiled.get(id(stmt))
+            if entry is None:  # keyed by the statement object, held so its id stays its own
+                entry = self._compiled[id(stmt)] = (stmt, stmt.compile(dialect=_DIALECT))
+            compiled = entry[1]
+            ready.append((compiled.string, compiled.construct_params(params or {})))
+        return ready
+
+    def _failed(
+        self, session_id: str, write: bool, exc: psycopg.Error, conn: Any, attempt: int
+    ) -> Exception | None:
+        """The error to raise, or ``None`` to retry once on a new connection."""
+        if attempt == 1 and conn is not None and conn.broken:
+            return None  # a dead pooled connection (server restarted, backend killed)
+        return store_error(session_id, write, scrub(str(exc), self._secrets))
+
+    def _run(
+        self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
+    ) -> _T:
+        """Run statements in one transaction; ``finish`` turns their results into the answer.
+
+        One statement is atomic on its own and runs in autocommit mode (no BEGIN/COMMIT);
+        several run in a transaction that ``finish`` ends inside (if it raises, nothing is
+        committed). A dead pooled connection is retried once on a new one.
+        """
+        if not self._ready:
+            self.setup()
+        statements = self._statements(work)
+        for attempt in (1, 2):
+            conn = None
+            try:
+                with self._connections.connection() as conn:
+                    if len(statements) == 1:
+                        return finish([_results(conn.execute(*statements[0]))])
+                    with conn.transaction():
+                        return finish([_results(conn.execute(*st)) for st in statements])
+            except psycopg.Error as exc:
+                error = self._failed(session_id, write, exc, conn, attempt)
+                if error is not None:
+                    raise error from exc
+                self._connections.drop_dead()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _arun(
         self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
     ) -> _T:
-        """Native async :meth:`_run` on the running loop's engine (same statements)."""
+        """Async :meth:`_run` on the running loop's connections (same statements)."""
         if not self._ready:
             await self.asetup()
+        statements = self._statements(work)
         for attempt in (1, 2):
-            engine = self.async_engine
+            conn = None
             try:
-                if len(work) == 1:
-                    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-                    async with autocommit.connect() as conn:
-                        return finish(await self._aexecute_all(conn, work))
-                async with engine.begin() as conn:
-                    return finish(await self._aexecute_all(conn, work))
-            except SQLAlchemyError as exc:
-                if attempt == 1 and _invalidated(exc):
-                    continue
-                raise _store_error(session_id, write, exc, self._secrets) from exc
+                async with self._async_connections.connection() as conn:
+                    if len(statements) == 1:
+                        return finish([await _aresults(await conn.execute(*statements[0]))])
+                    async with conn.transaction():
+                        results = [await _aresults(await conn.execute(*st)) for st in statements]
+                        return finish(results)
+            except psycopg.Error as exc:
+                error = self._failed(session_id, write, exc, conn, attempt)
+                if error is not None:
+                    raise error from exc
+                await self._async_connections.drop_dead()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
-        """Dispose the engines this store created (injected ones are left open).
+        """Close the pools and the engine this store opened (injected engines are left open).
 
-        Async engines of other (possibly closed) loops are only dereferenced: their
-        connections belong to those loops. In async code prefer :meth:`aclose`.
+        Async pools of other (possibly closed) loops are only dereferenced: their connections
+        belong to those loops. In async code prefer :meth:`aclose`.
         """
-        for engine in list(self._loop_engines.values()):
-            engine.sync_engine.dispose(close=False)
-        self._loop_engines.clear()
+        self._connections.close()
+        self._async_connections.close()
         super().close()
 
     async def aclose(self) -> None:
-        """Dispose the engines this store created (injected ones are left open)."""
-        engine = self._loop_engines.pop(asyncio.get_running_loop(), None)
-        if engine is not None:
-            await engine.dispose()
+        """Close the running loop's pool, then as :meth:`close`."""
+        await self._async_connections.aclose()
         self.close()
 
 
-def _require_psycopg() -> None:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise missing_extra("PostgresChatStore", "psycopg 3", "postgres") from exc
+_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+"""The dialect the statements are compiled for (psycopg's ``%(name)s`` parameters)."""
+
+
+def _results(cursor: psycopg.Cursor[Any]) -> Any:
+    return cursor.fetchall() if cursor.description is not None else cursor.rowcount
+
+
+async def _aresults(cursor: psycopg.AsyncCursor[Any]) -> Any:
+    return await cursor.fetchall() if cursor.description is not None else cursor.rowcount

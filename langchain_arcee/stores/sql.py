@@ -1,10 +1,10 @@
-"""SQLAlchemy Core half of the PostgreSQL store: tables, migrations, statements, executors.
+"""SQLAlchemy Core half of the PostgreSQL store: tables, migrations, statements.
 
 The turn protocol itself (units of work and what their results mean) is
 :class:`~langchain_arcee.stores.relational.RelationalChatStore`; this class builds its
-statements once, in the constructor, with bound parameters (SQLAlchemy's compiled cache then
-compiles each once per engine), and runs a unit of work on a sync ``Engine`` through one
-executor; the async executor is the backend's own (PostgreSQL's, on its async engine).
+statements once, in the constructor, with bound parameters, and migrates the schema on a sync
+``Engine``. Where the statements run is the backend's (PostgreSQL compiles them once and runs
+them on psycopg connections).
 """
 
 from __future__ import annotations
@@ -44,10 +44,7 @@ from langchain_arcee.redaction import scrub
 from langchain_arcee.stores.base import StoreError
 from langchain_arcee.stores.relational import (
     RelationalChatStore,
-    Results,
-    Work,
     check_identifier,
-    store_error,
 )
 from langchain_arcee.stores.serialization import DecodeCache
 
@@ -55,12 +52,6 @@ _T = TypeVar("_T")
 
 _TIMESTAMP = "TIMESTAMP WITH TIME ZONE"
 """DDL of the timestamp columns the migrations add."""
-
-
-def _store_error(
-    session_id: str, write: bool, exc: SQLAlchemyError, secrets: frozenset[str]
-) -> StoreError:
-    return store_error(session_id, write, scrub(str(exc), secrets))
 
 
 def _invalidated(exc: SQLAlchemyError) -> bool:
@@ -98,7 +89,6 @@ class SQLChatStore(RelationalChatStore):
             check_identifier(schema, "schema")
         self.schema = schema
         self._engine = engine
-        self._autocommit: Engine | None = None
         self._owns_engine = engine is None
         self._engine_lock = threading.Lock()
 
@@ -250,45 +240,6 @@ class SQLChatStore(RelationalChatStore):
                     self._engine = self._create_engine()
         return self._engine
 
-    @property
-    def autocommit_engine(self) -> Engine:
-        """The sync engine in autocommit mode (one statement = one transaction, no BEGIN)."""
-        if self._autocommit is None:
-            self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        return self._autocommit
-
-    # ---- execution: one place for transactions, retries and error wrapping --------------
-    @staticmethod
-    def _execute_all(conn: Connection, work: Work) -> Results:
-        results: Results = []
-        for stmt, params in work:
-            result = conn.execute(stmt, params) if params is not None else conn.execute(stmt)
-            results.append(result.all() if result.returns_rows else result.rowcount)
-        return results
-
-    def _run(
-        self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool
-    ) -> _T:
-        """Run statements in one transaction; ``finish`` turns their results into the answer.
-
-        ``finish`` runs inside the transaction: if it raises, nothing is committed. A dead
-        pooled connection (server restarted, backend killed) is retried once on a new one.
-        """
-        if not self._ready:
-            self.setup()
-        for attempt in (1, 2):
-            try:
-                if len(work) == 1:  # one statement is atomic on its own: no BEGIN/COMMIT
-                    with self.autocommit_engine.connect() as conn:
-                        return finish(self._execute_all(conn, work))
-                with self.engine.begin() as conn:
-                    return finish(self._execute_all(conn, work))
-            except SQLAlchemyError as exc:
-                if attempt == 1 and _invalidated(exc):
-                    continue
-                raise _store_error(session_id, write, exc, self._secrets) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
     # ---- statements (built once) --------------------------------------------------------
     def _build_statements(self) -> None:
         s, m = self.sessions, self.messages
@@ -381,5 +332,4 @@ class SQLChatStore(RelationalChatStore):
         if self._owns_engine and self._engine is not None:
             self._engine.dispose()
             self._engine = None
-            self._autocommit = None
             self._ready = False
