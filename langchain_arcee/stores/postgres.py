@@ -1,11 +1,12 @@
-"""PostgreSQL conversation store (SQLAlchemy on psycopg 3, sync and async).
+"""PostgreSQL conversation store (psycopg 3, sync and async; SQLAlchemy for the schema).
 
 A turn costs two round trips to the database: its start (take the session's lease, read the
 version and the newest messages) and its commit (check the version, append, bump the version,
 release the lease) are one statement each, run in autocommit mode. Each is a data-modifying
 CTE, atomic on its own; the commit's ``UPDATE ... WHERE version = :base`` takes the session
 row's lock before the message ids are drawn, so a session's ids increase in commit order and
-two turns computed from the same version can never both be stored. Times (leases, TTLs) are
+two turns computed from the same version can never both be stored. Only the commit waits for
+the write-ahead log to reach the disk: a lease is not worth an fsync. Times (leases, TTLs) are
 the database's clock (``now()``), so app hosts whose clocks disagree agree on them.
 
 Session ids are limited to :data:`MAX_SESSION_ID_BYTES` UTF-8 bytes (PostgreSQL's btree index
@@ -219,10 +220,18 @@ class PostgresChatStore(SQLChatStore):
             snap AS (
                 SELECT (SELECT version FROM {sessions} WHERE session_id = :sid) AS seen,
                     (SELECT max(id) FROM {messages} WHERE session_id = :sid) AS newest
+            ),
+            -- Taking the lease of an existing session writes only the lease: it need not wait
+            -- for the WAL flush (a crash may forget it; the commit's version check still
+            -- refuses a second turn from the same version). A new session's row does wait.
+            durability AS (
+                SELECT set_config('synchronous_commit',
+                    CASE WHEN snap.seen IS NULL THEN 'on' ELSE 'off' END, true)
+                FROM snap
             )
             SELECT 0 AS part, snap.newest AS id, NULL::text AS data, l.version,
                 l.message_count, l.expired, snap.seen
-            FROM lease AS l, snap
+            FROM lease AS l, snap, durability
             UNION ALL
             (SELECT 1, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m, snap
              -- shipped only if the session is not at the state this object has cached

@@ -219,6 +219,9 @@ class SQLChatStore(RelationalChatStore):
         except SQLAlchemyError as exc:
             msg = f"setting up the tables of {self!r} failed: {scrub(str(exc), self._secrets)}"
             raise StoreError(msg) from exc
+        finally:
+            if self._owns_engine:  # statements run elsewhere: keep no idle connection for it
+                self.engine.dispose()
 
     def drop_tables(self) -> None:
         """Drop this store's tables and everything in them (for tests and teardown)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -83,3 +84,115 @@ def test_rejects_unsafe_identifiers_and_urls() -> None:
         PostgresChatStore("mysql://u@h/db")
     with pytest.raises(ValueError):
         PostgresChatStore()
+
+
+def _backends(postgres_url: str, application_name: str) -> int:
+    import psycopg
+
+    libpq = psycopg_url(postgres_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            (application_name,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_concurrent_async_turns_stay_within_max_connections(postgres_url: str) -> None:
+    tag = _prefix()
+    store = PostgresChatStore(
+        f"{postgres_url}?application_name={tag}", table_prefix=tag, max_connections=2
+    )
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, await asyncio.to_thread(_backends, postgres_url, tag))
+            await asyncio.sleep(0.005)
+
+    async def session(i: int) -> None:
+        for turn in range(5):
+            start = await store.abegin_turn(f"s{i}", lock_timeout=30)
+            await store.acommit_turn(start.lease, [HumanMessage(f"{i}-{turn}")])
+
+    try:
+        watcher = asyncio.create_task(watch())
+        await asyncio.gather(*(session(i) for i in range(20)))
+        watcher.cancel()
+        assert 1 <= peak <= 2
+        assert [m.content for m in await store.aload("s7")] == [f"7-{t}" for t in range(5)]
+    finally:
+        store.drop_tables()
+        await store.aclose()
+    assert _backends(postgres_url, tag) == 0  # aclose/close closed every connection it opened
+
+
+async def test_borrowed_connections_go_back_to_injected_engines_as_lent(postgres_url: str) -> None:
+    """The store switches an injected engine's connection to autocommit only while it uses it."""
+    prefix = _prefix()
+    url = psycopg_url(postgres_url)
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    async_engine = create_async_engine(url, pool_size=1, max_overflow=0)
+    store = PostgresChatStore(engine=engine, async_engine=async_engine, table_prefix=prefix)
+    try:
+        store.append("s", [HumanMessage("sync")])
+        await store.aappend("s", [HumanMessage("async")])
+        with pytest.raises(RuntimeError), engine.begin() as conn:  # the engine's one connection
+            conn.execute(text(f"DELETE FROM {prefix}_messages"))
+            raise RuntimeError("roll back")
+        async with async_engine.connect() as aconn:
+            await aconn.execute(text(f"DELETE FROM {prefix}_messages"))
+            await aconn.rollback()
+        assert [m.content for m in store.load("s")] == ["sync", "async"]  # both rolled back
+    finally:
+        store.drop_tables()
+        store.close()
+        engine.dispose()
+        await async_engine.dispose()
+
+
+def test_a_store_error_names_the_session_and_hides_the_password(postgres_url: str) -> None:
+    url = psycopg_url(postgres_url).set(password="hunter2-secret", port=1)  # nothing listens
+    store = PostgresChatStore(url, table_prefix=_prefix())
+    store._ready = True  # past setup: the first statement meets the dead server
+    with pytest.raises(StoreError, match="'who'") as info:
+        store.count("who")
+    assert "hunter2-secret" not in str(info.value)
+    assert "hunter2-secret" not in repr(store)
+    store.close()
+
+
+def test_only_a_turn_start_on_an_existing_session_skips_the_wal_flush(postgres_url: str) -> None:
+    """The lease write of a known session commits asynchronously; nothing else does.
+
+    A new session's row, the commit, and whatever the connection runs next keep
+    ``synchronous_commit = on``: a stored turn is on disk when ``commit_turn`` returns.
+    """
+    prefix = _prefix()
+    store = PostgresChatStore(postgres_url, table_prefix=prefix)
+    try:
+        store.append("old", [HumanMessage("hi")])
+        with store._connections.connection() as conn:
+
+            def setting_during_start(session_id: str) -> str:
+                params = store._begin_params(session_id, "t", 2, 30.0, None)
+                ((sql, values),) = store._statements([(store._begin_stmt, params)])
+                conn.execute("BEGIN")  # see the setting inside the statement's transaction
+                conn.execute(sql, values)
+                row = conn.execute("SHOW synchronous_commit").fetchone()
+                conn.execute("ROLLBACK")
+                assert row is not None
+                return str(row[0])
+
+            assert setting_during_start("old") == "off"
+            assert setting_during_start("new") == "on"
+            row = conn.execute("SHOW synchronous_commit").fetchone()
+            assert row is not None and row[0] == "on"  # local to the start's transaction
+        start = store.begin_turn("old", lock_timeout=5)
+        store.commit_turn(start.lease, [HumanMessage("again")])
+        assert [m.content for m in store.load("old")] == ["hi", "again"]
+    finally:
+        store.drop_tables()
+        store.close()
