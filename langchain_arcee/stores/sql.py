@@ -60,7 +60,7 @@ def _invalidated(exc: SQLAlchemyError) -> bool:
 
 
 class SQLChatStore(RelationalChatStore):
-    """The turn protocol on SQLAlchemy Core: schema, migrations, statements, execution.
+    """The turn protocol's schema, migrations and statements, on SQLAlchemy Core.
 
     Args:
         engine: Sync engine to use (left open by :meth:`close`), or ``None`` to create one
