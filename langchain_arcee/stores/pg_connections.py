@@ -129,12 +129,14 @@ class OwnLoopPools:
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """An idle or new connection of this loop (autocommit); a broken one is closed."""
         idle, slots = self._of_loop()
-        try:
-            await asyncio.wait_for(slots.acquire(), ACQUIRE_TIMEOUT)
-        except asyncio.TimeoutError:
-            raise psycopg.OperationalError(
-                f"no connection free within {ACQUIRE_TIMEOUT} s"
-            ) from None
+        if not slots.locked():
+            await slots.acquire()  # free: returns at once (wait_for would start a task)
+        else:
+            try:
+                await asyncio.wait_for(slots.acquire(), ACQUIRE_TIMEOUT)
+            except asyncio.TimeoutError:
+                msg = f"no connection free within {ACQUIRE_TIMEOUT} s"
+                raise psycopg.OperationalError(msg) from None
         try:
             conn = idle.take()
             if conn is None:

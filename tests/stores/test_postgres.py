@@ -196,3 +196,26 @@ def test_only_a_turn_start_on_an_existing_session_skips_the_wal_flush(postgres_u
     finally:
         store.drop_tables()
         store.close()
+
+
+async def test_a_statement_waits_for_a_free_connection_then_fails_clearly(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_arcee.stores import pg_connections
+
+    monkeypatch.setattr(pg_connections, "ACQUIRE_TIMEOUT", 0.3)
+    store = PostgresChatStore(postgres_url, table_prefix=_prefix(), max_connections=1)
+    try:
+        store.append("s", [HumanMessage("one")])
+        await store.aappend("s", [HumanMessage("two")])
+        busy = r"'s'.*no connection free"
+        # The only sync connection is taken:
+        with store._connections.connection(), pytest.raises(StoreError, match=busy):
+            store.count("s")
+        async with store._async_connections.connection():  # and this loop's only one
+            with pytest.raises(StoreError, match=busy):
+                await store.acount("s")
+        assert store.count("s") == await store.acount("s") == 2  # free again
+    finally:
+        store.drop_tables()
+        await store.aclose()
