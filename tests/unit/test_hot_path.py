@@ -18,6 +18,7 @@ from langchain_core.prompt_values import PromptValue
 from pydantic import BaseModel
 
 from langchain_arcee import ChatArcee
+from langchain_arcee.messages import all_messages
 from langchain_arcee.wire import to_arcee_messages
 from tests.arcee_server import ArceeTestServer, Reply
 
@@ -107,3 +108,15 @@ def test_wire_dispatch_covers_subclasses_and_rejects_non_messages() -> None:
     ]
     with pytest.raises(TypeError, match="cannot send a tuple to Arcee"):
         to_arcee_messages([("user", "hi")], ("reasoning_content",))  # type: ignore[list-item]
+
+
+def test_all_messages_learns_new_message_classes_and_rejects_others() -> None:
+    class Note(HumanMessage):
+        pass
+
+    assert all_messages([HumanMessage("a"), AIMessage("b")])
+    assert all_messages([HumanMessage("a"), Note("new class")])  # first sighting of Note
+    assert all_messages([Note("seen")])
+    assert not all_messages([HumanMessage("a"), ("user", "hi")])
+    assert not all_messages([Note("seen"), "text"])
+    assert all_messages([])
