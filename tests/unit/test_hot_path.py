@@ -120,3 +120,23 @@ def test_all_messages_learns_new_message_classes_and_rejects_others() -> None:
     assert not all_messages([HumanMessage("a"), ("user", "hi")])
     assert not all_messages([Note("seen"), "text"])
     assert all_messages([])
+
+
+@pytest.mark.parametrize("timeout", [12.5, 7, (3.0, 40.0), None])
+async def test_request_timeout_reaches_every_request(
+    arcee_server: ArceeTestServer, timeout: Any
+) -> None:
+    # The transport hands httpx a prebuilt Timeout for numbers: same header, same limits.
+    model = ChatArcee(api_key=KEY, base_url=arcee_server.base_url, timeout=timeout)
+    expected = None if timeout is None else str(model.request_timeout)
+    model.invoke("hi")
+    assert arcee_server.last_request.headers.get("x-stainless-read-timeout") == expected
+    await model.ainvoke("hi")
+    assert arcee_server.last_request.headers.get("x-stainless-read-timeout") == expected
+    model.root_client.timeout = 9.5  # a client changed after construction is still honoured
+    model.invoke("hi")
+    assert arcee_server.last_request.headers["x-stainless-read-timeout"] == "9.5"
+    model.client.create(
+        model=model.model_name, messages=[{"role": "user", "content": "x"}], timeout=4
+    )
+    assert arcee_server.last_request.headers["x-stainless-read-timeout"] == "4"
