@@ -140,3 +140,27 @@ async def test_request_timeout_reaches_every_request(
         model=model.model_name, messages=[{"role": "user", "content": "x"}], timeout=4
     )
     assert arcee_server.last_request.headers["x-stainless-read-timeout"] == "4"
+
+
+@pytest.mark.parametrize(
+    ("init", "call"),
+    [
+        ({}, {}),
+        ({"temperature": 0.3, "max_tokens": 100, "stop": ["END"]}, {}),
+        ({"model_kwargs": {"max_completion_tokens": 50}}, {"tools": []}),
+        ({"model": "trinity-mini", "temperature": 0}, {}),
+        ({"temperature": 0.3}, {"temperature": 0.9, "max_tokens": 5, "model": "m2"}),
+        ({"stop": ["a"]}, {}),
+        ({"stop": []}, {"max_completion_tokens": 7}),
+    ],
+)
+def test_ls_params_match_langchain_openai(init: dict[str, Any], call: dict[str, Any]) -> None:
+    from langchain_openai.chat_models.base import BaseChatOpenAI
+
+    model = ChatArcee(api_key=KEY, **init)
+    for stop in (None, ["STOP"]):
+        expected = BaseChatOpenAI._get_ls_params(model, stop=stop, **call)
+        expected["ls_provider"] = "arcee"
+        assert model._get_ls_params(stop=stop, **call) == expected
+    model.temperature = 0.25  # attributes changed after construction are still read
+    assert model._get_ls_params()["ls_temperature"] == 0.25
