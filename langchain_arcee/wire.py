@@ -109,7 +109,8 @@ def _assistant_to_wire(message: AIMessage, reasoning_fields: Sequence[str]) -> d
             _tool_call_to_wire(call, raw_args=True) for call in message.invalid_tool_calls
         ]
     # Fast path for where this package keeps reasoning; reasoning_of looks everywhere else.
-    reasoning = fields["additional_kwargs"].get(_REASONING_KEY)
+    extras = fields["additional_kwargs"]
+    reasoning = extras.get(_REASONING_KEY) if extras else None
     if reasoning.__class__ is not str:
         reasoning = reasoning_of(message)
     if reasoning is not None:

@@ -164,3 +164,23 @@ def test_ls_params_match_langchain_openai(init: dict[str, Any], call: dict[str, 
         assert model._get_ls_params(stop=stop, **call) == expected
     model.temperature = 0.25  # attributes changed after construction are still read
     assert model._get_ls_params()["ls_temperature"] == 0.25
+
+
+def test_wire_reads_fields_set_after_construction() -> None:
+    message = AIMessage("a", additional_kwargs={"reasoning_content": "r"})
+    message.name = "bot"
+    message.content = [{"type": "text", "text": "b"}]
+    assert to_arcee_messages([message], ("reasoning_content", "reasoning")) == [
+        {
+            "role": "assistant",
+            "content": "b",
+            "name": "bot",
+            "reasoning_content": "r",
+            "reasoning": "r",
+        }
+    ]
+    message.additional_kwargs = None  # type: ignore[assignment]  # unvalidated assignment
+    message.content = [{"type": "reasoning", "reasoning": "from a block"}, "text"]
+    assert to_arcee_messages([message], ("reasoning",)) == [
+        {"role": "assistant", "content": "text", "name": "bot", "reasoning": "from a block"}
+    ]
