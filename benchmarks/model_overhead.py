@@ -14,15 +14,25 @@ within 2x of raw at 1,000 messages, and 25x or more faster than ChatOpenAI. Sinc
 ChatOpenAI/ChatArcee = (ChatOpenAI/raw) / (ChatArcee/raw), the second target can only be met
 when ChatOpenAI/raw itself reaches 25x on the machine: that bound is printed too.
 
-Run from the repo root: ``python -m benchmarks.model_overhead`` (``--quick`` for a smoke run).
+``--cpu`` measures instead the client CPU time (``time.process_time``, so other processes on a
+shared machine do not count) of one call at 2, 100 and 1,000 messages, sync (``client.post`` vs
+``ChatArcee.invoke``) and async (``AsyncOpenAI.post`` vs ``ChatArcee.ainvoke``), in interleaved
+rounds; it prints per size the medians over rounds with their spread and ChatArcee's overhead
+(ChatArcee minus raw, per round).
+
+Run from the repo root: ``python -m benchmarks.model_overhead`` (``--quick`` for a smoke run;
+``--cpu`` for the CPU table).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
+import time
 import warnings
+from collections.abc import Awaitable, Callable
 
 import openai
 from langchain_openai import ChatOpenAI
@@ -63,6 +73,65 @@ def measure(base_url: str, sizes: list[int], repeat: int) -> list[dict[str, floa
     return rows
 
 
+async def _cpu_ms(call: Callable[[], Awaitable[object]], calls: int) -> float:
+    """Client CPU milliseconds per call of ``call``, over ``calls`` calls after a warm-up."""
+    for _ in range(3):
+        await call()
+    start = time.process_time()
+    for _ in range(calls):
+        await call()
+    return (time.process_time() - start) / calls * 1000
+
+
+async def measure_cpu(
+    base_url: str, sizes: list[int], rounds: int, calls: int
+) -> dict[int, dict[str, list[float]]]:
+    """Per size, per candidate: CPU ms per call in each of ``rounds`` interleaved rounds."""
+    arcee = ChatArcee(api_key=KEY, base_url=base_url, max_retries=0)
+    raw_client = openai.OpenAI(api_key=KEY, base_url=base_url, max_retries=0)
+    raw_async = openai.AsyncOpenAI(api_key=KEY, base_url=base_url, max_retries=0)
+    samples: dict[int, dict[str, list[float]]] = {}
+    for size in sizes:
+        history = conversation(size - 1) + conversation(1)
+        body = arcee._get_request_payload(history)
+
+        async def raw_sync(body: dict = body) -> object:
+            return raw_client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+
+        async def arcee_sync(history: list = history) -> object:
+            return arcee.invoke(history)
+
+        async def raw_async_post(body: dict = body) -> object:
+            return await raw_async.post("/chat/completions", body=body, cast_to=ChatCompletion)
+
+        candidates: dict[str, Callable[[], Awaitable[object]]] = {
+            "raw": raw_sync,
+            "invoke": arcee_sync,
+            "raw_async": raw_async_post,
+            "ainvoke": lambda h=history: arcee.ainvoke(h),
+        }
+        per_size = samples[size] = {name: [] for name in candidates}
+        n = max(1, calls * 100 // max(size, 100))  # fewer calls on long histories
+        for _ in range(rounds):
+            for name, call in candidates.items():
+                per_size[name].append(await _cpu_ms(call, n))
+    return samples
+
+
+def print_cpu(samples: dict[int, dict[str, list[float]]]) -> None:
+    """CPU ms per call: medians over rounds [min-max], and ChatArcee minus raw per round."""
+    print("Client CPU ms per call, medians over rounds [min-max]:")
+    print(f"{'messages':>8} {'path':>5} {'raw':>22} {'ChatArcee':>22} {'ChatArcee - raw':>22}")
+    for size, per in samples.items():
+        for path, raw, arcee in (("sync", "raw", "invoke"), ("async", "raw_async", "ainvoke")):
+            extra = [a - r for a, r in zip(per[arcee], per[raw], strict=True)]
+            cells = [
+                f"{statistics.median(v):.3f} {spread(v, digits=3)}"
+                for v in (per[raw], per[arcee], extra)
+            ]
+            print(f"{size:>8} {path:>5} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22}")
+
+
 def summarize(runs: list[list[dict[str, float]]]) -> list[dict[str, float | str]]:
     """Per size: median times over runs, and each ratio's median with its min-max spread."""
     summary: list[dict[str, float | str]] = []
@@ -96,7 +165,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="repetitions of the whole run")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 2 runs")
     parser.add_argument("--json", help="also write the per-run rows and the summary here")
+    parser.add_argument("--cpu", action="store_true", help="client CPU per call, sync and async")
     args = parser.parse_args()
+    if args.cpu:
+        sizes, rounds, calls = ([2, 100], 2, 5) if args.quick else ([2, 100, 1000], 7, 300)
+        with loopback_server("--accept-any-model") as base_url:
+            print_cpu(asyncio.run(measure_cpu(base_url, sizes, rounds, calls)))
+        return
     if args.quick:
         args.sizes, args.repeat, args.runs = "10,100", 2, 2
     sizes = [int(s) for s in args.sizes.split(",")]

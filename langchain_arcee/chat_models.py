@@ -427,9 +427,22 @@ class ChatArcee(BaseChatOpenAI):
         return True
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = super()._get_ls_params(stop=stop, **kwargs)
-        params["ls_provider"] = _PROVIDER
-        return params
+        # langchain-openai's, read from the request defaults: it rebuilds every invocation param
+        # (core's deprecated dict() in a warnings guard) on each call to read four; same result.
+        params = {**self._default_params, **kwargs}
+        ls_params = LangSmithParams(
+            ls_provider=_PROVIDER,
+            ls_model_name=params.get("model", self.model_name),
+            ls_model_type="chat",
+            ls_temperature=params.get("temperature", self.temperature),
+        )
+        if ls_max_tokens := params.get("max_tokens", self.max_tokens) or params.get(
+            "max_completion_tokens", self.max_tokens
+        ):
+            ls_params["ls_max_tokens"] = ls_max_tokens
+        if ls_stop := stop or params.get("stop"):
+            ls_params["ls_stop"] = ls_stop
+        return ls_params
 
     # ------------------------------------------------------------------ request
     def _convert_input(self, model_input: LanguageModelInput) -> PromptValue:

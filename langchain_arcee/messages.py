@@ -44,6 +44,9 @@ _MESSAGE_CLASSES: set[type] = set()
 def all_messages(items: Sequence[object]) -> TypeGuard[Sequence[BaseMessage]]:
     """Whether every item is a LangChain message (cheaper than ``isinstance`` per item)."""
     known = _MESSAGE_CLASSES
+    # The common case, every class already seen, is one C-level pass (no Python loop per item).
+    if known.issuperset(map(type, items)):
+        return True
     for item in items:
         cls = item.__class__
         if cls not in known:

@@ -265,14 +265,26 @@ class AsyncArceeOpenAI(_ArceeClientMixin, openai.AsyncOpenAI):
         self._set_url_auth(request)
 
 
+@functools.lru_cache(maxsize=32)
+def _timeout_of(seconds: float) -> httpx2.Timeout:
+    return httpx2.Timeout(seconds)
+
+
 def _untyped_post_arguments(
     body: dict[str, Any],
     extra_headers: Headers | None,
     extra_query: Query | None,
     extra_body: Body | None,
     timeout: float | Any | NotGiven | None,
+    client_timeout: float | Any | None,
 ) -> dict[str, Any]:
     """Arguments of the client's ``_post`` for a verbatim chat-completions body."""
+    if isinstance(timeout, NotGiven):
+        timeout = client_timeout
+    if type(timeout) in (int, float):
+        # httpx2 turns a number into a Timeout on every request, through a slow runtime-Protocol
+        # isinstance (~10 us CPU); the same Timeout built once per value sends the same request.
+        timeout = _timeout_of(timeout)
     return {
         "body": body,
         "options": make_request_options(
@@ -311,7 +323,9 @@ class UntypedChatCompletions(Completions):
         Returns:
             A ``ChatCompletion``, or a ``Stream`` of chunks when ``body["stream"]`` is true.
         """
-        arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
+        arguments = _untyped_post_arguments(
+            body, extra_headers, extra_query, extra_body, timeout, self._client.timeout
+        )
         try:
             return self._post(  # type: ignore[no-any-return]
                 _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
@@ -336,7 +350,9 @@ class AsyncUntypedChatCompletions(AsyncCompletions):
         **body: Any,
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
         """Async POST ``/chat/completions`` with ``body`` serialized verbatim (see the sync one)."""
-        arguments = _untyped_post_arguments(body, extra_headers, extra_query, extra_body, timeout)
+        arguments = _untyped_post_arguments(
+            body, extra_headers, extra_query, extra_body, timeout, self._client.timeout
+        )
         try:
             return await self._post(  # type: ignore[no-any-return]
                 _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]

@@ -31,6 +31,7 @@ ReasoningField = Literal["reasoning_content", "reasoning", "both"]
 accepts ``reasoning``); self-hosted vLLM reads only ``reasoning``."""
 
 _TEXT_BLOCK_TYPES = frozenset({"text", "output_text", "input_text"})
+_REASONING_KEY = REASONING_KEYS[0]
 
 
 def reasoning_request_fields(setting: ReasoningField | None) -> tuple[str, ...]:
@@ -93,20 +94,23 @@ def _tool_call_to_wire(call: Mapping[str, Any], *, raw_args: bool = False) -> di
 
 
 def _assistant_to_wire(message: AIMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
-    content = message.content
+    # Fields read from the instance __dict__ (where pydantic keeps them): one dict probe each
+    # instead of an attribute lookup through the class hierarchy, on every message of every call.
+    fields = message.__dict__
+    content = fields["content"]
     wire: dict[str, Any] = {
         "role": "assistant",
         "content": content if content.__class__ is str else text_of(content),
     }
-    if message.name:
-        wire["name"] = message.name
-    if message.tool_calls or message.invalid_tool_calls:
+    if fields["name"]:
+        wire["name"] = fields["name"]
+    if fields["tool_calls"] or fields["invalid_tool_calls"]:
         wire["tool_calls"] = [_tool_call_to_wire(call) for call in message.tool_calls] + [
             _tool_call_to_wire(call, raw_args=True) for call in message.invalid_tool_calls
         ]
     # Fast path for where this package keeps reasoning; reasoning_of looks everywhere else.
-    extras = message.additional_kwargs
-    reasoning = extras.get(REASONING_KEYS[0]) if extras else None
+    extras = fields["additional_kwargs"]
+    reasoning = extras.get(_REASONING_KEY) if extras else None
     if reasoning.__class__ is not str:
         reasoning = reasoning_of(message)
     if reasoning is not None:
@@ -116,24 +120,26 @@ def _assistant_to_wire(message: AIMessage, reasoning_fields: Sequence[str]) -> d
 
 
 def _user_to_wire(message: BaseMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
-    content = message.content
+    fields = message.__dict__  # see _assistant_to_wire
+    content = fields["content"]
     wire: dict[str, Any] = {
         "role": "user",
         "content": content if content.__class__ is str else _user_content(content),
     }
-    if message.name:
-        wire["name"] = message.name
+    if fields["name"]:
+        wire["name"] = fields["name"]
     return wire
 
 
 def _system_to_wire(message: BaseMessage, reasoning_fields: Sequence[str]) -> dict[str, Any]:
-    content = message.content
+    fields = message.__dict__  # see _assistant_to_wire
+    content = fields["content"]
     wire: dict[str, Any] = {
         "role": "system",
         "content": content if content.__class__ is str else text_of(content),
     }
-    if message.name:
-        wire["name"] = message.name
+    if fields["name"]:
+        wire["name"] = fields["name"]
     return wire
 
 

@@ -38,6 +38,12 @@ def test_model_overhead_runs() -> None:
     assert "bound ChatOpenAI/raw = " in out
 
 
+def test_model_overhead_cpu_runs() -> None:
+    out = run_module("benchmarks.model_overhead", "--cpu", "--quick")
+    assert "Client CPU ms per call" in out
+    assert "     100 async " in out
+
+
 def test_memory_overhead_runs(tmp_path: Path) -> None:
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     plot = tmp_path / "per_turn_time.png" if has_matplotlib else None

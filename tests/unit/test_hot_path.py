@@ -18,6 +18,7 @@ from langchain_core.prompt_values import PromptValue
 from pydantic import BaseModel
 
 from langchain_arcee import ChatArcee
+from langchain_arcee.messages import all_messages
 from langchain_arcee.wire import to_arcee_messages
 from tests.arcee_server import ArceeTestServer, Reply
 
@@ -107,3 +108,79 @@ def test_wire_dispatch_covers_subclasses_and_rejects_non_messages() -> None:
     ]
     with pytest.raises(TypeError, match="cannot send a tuple to Arcee"):
         to_arcee_messages([("user", "hi")], ("reasoning_content",))  # type: ignore[list-item]
+
+
+def test_all_messages_learns_new_message_classes_and_rejects_others() -> None:
+    class Note(HumanMessage):
+        pass
+
+    assert all_messages([HumanMessage("a"), AIMessage("b")])
+    assert all_messages([HumanMessage("a"), Note("new class")])  # first sighting of Note
+    assert all_messages([Note("seen")])
+    assert not all_messages([HumanMessage("a"), ("user", "hi")])
+    assert not all_messages([Note("seen"), "text"])
+    assert all_messages([])
+
+
+@pytest.mark.parametrize("timeout", [12.5, 7, (3.0, 40.0), None])
+async def test_request_timeout_reaches_every_request(
+    arcee_server: ArceeTestServer, timeout: Any
+) -> None:
+    # The transport hands httpx a prebuilt Timeout for numbers: same header, same limits.
+    model = ChatArcee(api_key=KEY, base_url=arcee_server.base_url, timeout=timeout)
+    expected = None if timeout is None else str(model.request_timeout)
+    model.invoke("hi")
+    assert arcee_server.last_request.headers.get("x-stainless-read-timeout") == expected
+    await model.ainvoke("hi")
+    assert arcee_server.last_request.headers.get("x-stainless-read-timeout") == expected
+    model.root_client.timeout = 9.5  # a client changed after construction is still honoured
+    model.invoke("hi")
+    assert arcee_server.last_request.headers["x-stainless-read-timeout"] == "9.5"
+    model.client.create(
+        model=model.model_name, messages=[{"role": "user", "content": "x"}], timeout=4
+    )
+    assert arcee_server.last_request.headers["x-stainless-read-timeout"] == "4"
+
+
+@pytest.mark.parametrize(
+    ("init", "call"),
+    [
+        ({}, {}),
+        ({"temperature": 0.3, "max_tokens": 100, "stop": ["END"]}, {}),
+        ({"model_kwargs": {"max_completion_tokens": 50}}, {"tools": []}),
+        ({"model": "trinity-mini", "temperature": 0}, {}),
+        ({"temperature": 0.3}, {"temperature": 0.9, "max_tokens": 5, "model": "m2"}),
+        ({"stop": ["a"]}, {}),
+        ({"stop": []}, {"max_completion_tokens": 7}),
+    ],
+)
+def test_ls_params_match_langchain_openai(init: dict[str, Any], call: dict[str, Any]) -> None:
+    from langchain_openai.chat_models.base import BaseChatOpenAI
+
+    model = ChatArcee(api_key=KEY, **init)
+    for stop in (None, ["STOP"]):
+        expected = BaseChatOpenAI._get_ls_params(model, stop=stop, **call)
+        expected["ls_provider"] = "arcee"
+        assert model._get_ls_params(stop=stop, **call) == expected
+    model.temperature = 0.25  # attributes changed after construction are still read
+    assert model._get_ls_params()["ls_temperature"] == 0.25
+
+
+def test_wire_reads_fields_set_after_construction() -> None:
+    message = AIMessage("a", additional_kwargs={"reasoning_content": "r"})
+    message.name = "bot"
+    message.content = [{"type": "text", "text": "b"}]
+    assert to_arcee_messages([message], ("reasoning_content", "reasoning")) == [
+        {
+            "role": "assistant",
+            "content": "b",
+            "name": "bot",
+            "reasoning_content": "r",
+            "reasoning": "r",
+        }
+    ]
+    message.additional_kwargs = None  # type: ignore[assignment]  # unvalidated assignment
+    message.content = [{"type": "reasoning", "reasoning": "from a block"}, "text"]
+    assert to_arcee_messages([message], ("reasoning",)) == [
+        {"role": "assistant", "content": "text", "name": "bot", "reasoning": "from a block"}
+    ]
