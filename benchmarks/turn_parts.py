@@ -6,12 +6,17 @@
   and decodes the window);
 * ``sqlite async``: client CPU per turn of the SQLite store's async protocol (begin, a 1 ms
   pause standing for the model, commit) for N = 1 and 50 concurrent sessions at 100 messages;
+* ``adapter CPU``: client CPU of one in-memory adapter turn (``chat.invoke`` / ``ainvoke`` with
+  ``max_history_messages`` = the stored count) minus that of the wrapped model sending the same
+  window (``model.invoke(window)`` / ``ainvoke``), at 100 and ``--stored`` messages: what the
+  memory adapter itself costs the client per turn (session, window fit, checks, commit);
 * ``gc``: one in-memory adapter turn against the loopback server measured as
   ``benchmarks.common.median_ms`` measures the other benchmarks (a full collection before each
   sample, the collector paused during it) and with the collector simply left running.
 
 Medians over ``--rounds`` interleaved rounds, with [min-max] of the rounds' medians.
-Run from the repo root: ``python -m benchmarks.turn_parts`` (``--quick`` for a smoke run).
+Run from the repo root: ``python -m benchmarks.turn_parts`` (``--quick`` for a smoke run;
+``--only adapter`` for the adapter CPU lines alone).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from benchmarks.common import conversation, loopback_server, median_ms
 from benchmarks.stores import open_store, unavailable
@@ -66,6 +72,60 @@ async def _async_cpu_us(store: ChatStore, sessions: int, turns: int) -> float:
     return (time.process_time() - cpu) / (sessions * turns) * 1e6
 
 
+class _SentWindow(BaseCallbackHandler):
+    """Remembers the messages the chat model was last called with."""
+
+    def __init__(self) -> None:
+        self.messages: list[BaseMessage] = []
+
+    def on_chat_model_start(
+        self, serialized: object, messages: list[list[BaseMessage]], **kwargs: object
+    ) -> None:
+        self.messages = messages[0]
+
+
+def _cpu_us(fn: Callable[[], object], repeat: int) -> float:
+    """Client CPU per call of ``fn``, in µs (the loopback server runs in its own process)."""
+    cpu = time.process_time()
+    for _ in range(repeat):
+        fn()
+    return (time.process_time() - cpu) / repeat * 1e6
+
+
+def _adapter_cpu(base_url: str, stored: int, repeat: int, rounds: int) -> None:
+    """Adapter CPU per turn: a memory turn's client CPU minus the model call's, sync and async."""
+    with open_store("memory") as (store, _):
+        model = ChatArcee(api_key="k", base_url=base_url, max_retries=0)
+        chat = model.with_memory(store, max_history_messages=stored)
+        store.append("adapter", conversation(stored))
+        sent = _SentWindow()
+        config = {"configurable": {"session_id": "adapter"}, "callbacks": [sent]}
+        chat.invoke("New question?", config=config)
+        window = sent.messages  # the window a turn sends (its size is the same every turn)
+        config = {"configurable": {"session_id": "adapter"}}
+        loop = asyncio.new_event_loop()
+        parts: dict[str, Callable[[], object]] = {
+            "sync turn": lambda: chat.invoke("New question?", config=config),
+            "sync model": lambda: model.invoke(window),
+            "async turn": lambda: loop.run_until_complete(
+                chat.ainvoke("New question?", config=config)
+            ),
+            "async model": lambda: loop.run_until_complete(model.ainvoke(window)),
+        }
+        for part in parts.values():
+            _cpu_us(part, 3)
+        samples: dict[str, list[float]] = {label: [] for label in parts}
+        for _ in range(rounds):
+            for label, part in parts.items():
+                samples[label].append(_cpu_us(part, repeat))
+        loop.close()
+        for mode in ("sync", "async"):
+            turn, call = samples[f"{mode} turn"], samples[f"{mode} model"]
+            _show(f"{mode}, {stored} messages: model call", call, "µs")
+            adapter = [t - c for t, c in zip(turn, call, strict=True)]
+            _show(f"{mode}, {stored} messages: adapter (turn - model)", adapter, "µs")
+
+
 def _show(label: str, values: list[float], unit: str) -> None:
     print(
         f"  {label:<44} {statistics.median(values):9.3f} {unit}  "
@@ -80,9 +140,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="turns per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smoke run")
+    parser.add_argument("--only", choices=("adapter",), help="run only the adapter CPU lines")
     args = parser.parse_args()
     if args.quick:
         args.stored, args.repeat, args.rounds, args.stores = 40, 3, 2, "sqlite"
+
+    print("adapter CPU: in-memory turn minus the model call of the same window, µs per turn")
+    with loopback_server("--accept-any-model") as base_url:
+        for stored in sorted({min(100, args.stored), args.stored}):
+            _adapter_cpu(base_url, stored, args.repeat * 5, args.rounds)
+    if args.only == "adapter":
+        return
+
     stores = [s for s in args.stores.split(",") if s and not unavailable(s)]
     history = conversation(args.stored)
 
