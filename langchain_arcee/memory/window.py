@@ -27,13 +27,17 @@ messages exist, so a turn's cost does not grow with how long the conversation is
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain, compress, pairwise, repeat
+from operator import attrgetter, is_
 from typing import Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+from langchain_arcee.memory.tokens import IdentityCache
 from langchain_arcee.messages import REASONING_KEYS, is_reasoning_block
 
 TokenCounter = Callable[[BaseMessage], int]
@@ -161,24 +165,69 @@ class WindowReads:
                 self._sizes.popitem(last=False)
 
 
-_KINDS: dict[type, type] = {}
-"""Message class -> the standard class it is (or ``BaseMessage``); filled on first sight."""
+class _Kinds(dict[type, type]):
+    """Message class -> the standard class it is (or ``BaseMessage``); filled on first sight."""
+
+    def __missing__(self, cls: type) -> type:
+        standard = (HumanMessage, AIMessage, ToolMessage, SystemMessage)
+        kind = next((base for base in standard if issubclass(cls, base)), BaseMessage)
+        self[cls] = kind
+        return kind
+
+
+_KINDS = _Kinds()
+_TOOL_CALLS = attrgetter("tool_calls")
 
 
 def kind_of(message: BaseMessage) -> type:
     """Which of ``HumanMessage``, ``AIMessage``, ``ToolMessage``, ``SystemMessage`` a message is.
 
-    Per-message passes over a long history run this once per message: a dict probe by class
-    instead of ``isinstance`` checks (pydantic's ABC-based ``isinstance`` is several times
-    slower). Subclasses (e.g. ``AIMessageChunk``) map to their standard class.
+    A dict probe by class instead of ``isinstance`` checks (pydantic's ABC-based ``isinstance``
+    is several times slower). Subclasses (e.g. ``AIMessageChunk``) map to their standard class.
     """
-    cls = message.__class__
-    kind = _KINDS.get(cls)
-    if kind is None:
-        standard = (HumanMessage, AIMessage, ToolMessage, SystemMessage)
-        kind = next((base for base in standard if issubclass(cls, base)), BaseMessage)
-        _KINDS[cls] = kind
-    return kind
+    return _KINDS[type(message)]
+
+
+def kinds_of(messages: Sequence[BaseMessage]) -> list[type]:
+    """:func:`kind_of` of every message, oldest first.
+
+    ``map`` over the dict's ``__getitem__`` runs the per-message work in C (a new class goes
+    through ``_Kinds.__missing__``): a turn's passes over a long window cost a few tens of
+    nanoseconds a message instead of a Python loop iteration each.
+    """
+    return list(map(_KINDS.__getitem__, map(type, messages)))
+
+
+def _calls_tools(messages: Sequence[BaseMessage], kinds: Sequence[type]) -> bool:
+    """Whether an assistant message among ``messages`` (of ``kinds``) calls tools (C passes)."""
+    assistants = compress(messages, map(is_, kinds, repeat(AIMessage)))
+    return any(map(_TOOL_CALLS, assistants))
+
+
+def turn_starts(messages: Sequence[BaseMessage]) -> list[int]:
+    """Where each segment of :func:`split_turns` starts: indices into ``messages``, ascending."""
+    if not messages:
+        return []
+    kinds = kinds_of(messages)
+    if not _calls_tools(messages, kinds):
+        # Nothing waits for tool results, so every HumanMessage starts a turn: found by C-level
+        # passes (compress) rather than the general loop below, a Python iteration a message.
+        starts = list(compress(range(len(messages)), map(is_, kinds, repeat(HumanMessage))))
+        if not starts or starts[0]:
+            starts.insert(0, 0)
+        return starts
+    starts = [0]
+    pending: set[str | None] = set()
+    for index, (message, kind) in enumerate(zip(messages, kinds, strict=True)):
+        if kind is HumanMessage:
+            if not pending and index:
+                starts.append(index)
+        elif kind is AIMessage:
+            calls = message.tool_calls  # type: ignore[attr-defined]
+            pending = {call.get("id") for call in calls} if calls else set()
+        elif kind is ToolMessage and pending:
+            pending.discard(message.tool_call_id)  # type: ignore[attr-defined]
+    return starts
 
 
 def split_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
@@ -194,25 +243,72 @@ def split_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
     Returns:
         The segments, oldest first; concatenated they equal ``messages``.
     """
-    segments: list[list[BaseMessage]] = []
-    current: list[BaseMessage] = []
-    pending: set[str | None] = set()
-    kinds = _KINDS
-    for message in messages:
-        kind = kinds.get(message.__class__) or kind_of(message)
-        if kind is HumanMessage:
-            if not pending and current:
-                segments.append(current)
-                current = []
-        elif kind is AIMessage:
-            calls = message.tool_calls  # type: ignore[attr-defined]
-            pending = {call.get("id") for call in calls} if calls else set()
-        elif kind is ToolMessage and pending:
-            pending.discard(message.tool_call_id)  # type: ignore[attr-defined]
-        current.append(message)
-    if current:
-        segments.append(current)
-    return segments
+    bounds = [*turn_starts(messages), len(messages)]
+    return [list(messages[start:end]) for start, end in pairwise(bounds)]
+
+
+def token_counts(messages: Sequence[BaseMessage], count: TokenCounter) -> list[int]:
+    """``count`` of every message, oldest first (the cache's inline probes when it is cached)."""
+    if isinstance(count, IdentityCache):
+        counts: list[int] = count.counts(messages)
+        return counts
+    return list(map(count, messages))
+
+
+FIRST_COUNT = 64
+"""How many newest messages :func:`newest_within` counts first (then x4 while they fit)."""
+
+
+def newest_within(
+    messages: Sequence[BaseMessage], count: TokenCounter, tokens: int, most: int
+) -> int:
+    """How many of the newest ``messages`` (at most ``most``) fit ``tokens`` together.
+
+    Counts newest first in growing batches and stops at the first batch that overflows, so a
+    long window that mostly does not fit is not counted whole (a count can be a tokenizer).
+
+    Raises:
+        ValueError: If the counter returns a negative count.
+    """
+    fitted = 0
+    batch = FIRST_COUNT
+    end = len(messages)
+    while fitted < most:
+        size = min(batch, most - fitted)
+        counts = token_counts(messages[end - fitted - size : end - fitted], count)
+        counts.reverse()  # newest first
+        if min(counts) < 0:
+            msg = f"the token counter returned a negative count ({min(counts)})"
+            raise ValueError(msg)
+        running = list(accumulate(counts))
+        # Non-negative counts make the running total non-decreasing: bisect finds the cut.
+        within = bisect_right(running, tokens)
+        fitted += within
+        if within < size:
+            break
+        tokens -= running[-1]
+        batch *= GROWTH_FACTOR
+    return fitted
+
+
+def newest_turns_fitting(
+    messages: Sequence[BaseMessage],
+    starts: Sequence[int],
+    count: TokenCounter,
+    *,
+    tokens: int | None,
+    max_messages: int | None,
+) -> int:
+    """How many of the newest turns (``messages`` from each of ``starts``) fit the limits.
+
+    The newest turns are kept while they fit ``tokens`` and ``max_messages`` together
+    (``None``: no limit); turns are whole, so the cut is the first turn start at or after the
+    oldest message that fits.
+    """
+    room = len(messages) if max_messages is None else min(len(messages), max_messages)
+    if tokens is not None:
+        room = newest_within(messages, count, tokens, room)
+    return len(starts) - bisect_left(starts, len(messages) - room)
 
 
 def newest_fitting(
@@ -226,23 +322,11 @@ def newest_fitting(
 
     Newest first, stopping at the first turn that does not fit (``None``: no limit).
     """
-    # A cache's bulk total (tokens.IdentityCache) saves a call per message on long histories.
-    tokens_of: Callable[[Sequence[BaseMessage]], int] = getattr(
-        count, "total", lambda batch: sum(map(count, batch))
-    )
-    kept = 0
-    for segment in reversed(segments):
-        if messages is not None:
-            if len(segment) > messages:
-                break
-            messages -= len(segment)
-        if tokens is not None:
-            cost = tokens_of(segment)
-            if cost > tokens:
-                break
-            tokens -= cost
-        kept += 1
-    return kept
+    if not segments:
+        return 0
+    starts = list(accumulate(map(len, segments[:-1]), initial=0))
+    flat = list(chain.from_iterable(segments))
+    return newest_turns_fitting(flat, starts, count, tokens=tokens, max_messages=messages)
 
 
 def fit_history(
@@ -284,9 +368,9 @@ def fit_history(
     elif history and isinstance(history[0], SystemMessage):
         pinned, rest = history[0], history[1:]
 
-    segments = split_turns(rest)
-    if partial and segments and not isinstance(segments[0][0], HumanMessage):
-        segments = segments[1:]  # the tail of a turn whose start was not loaded
+    starts = turn_starts(rest)
+    if partial and starts and not isinstance(rest[0], HumanMessage):
+        starts = starts[1:]  # the tail of a turn whose start was not loaded
 
     remaining_tokens = budget.prompt_tokens if budget is not None else None
     remaining_messages = max_messages
@@ -306,11 +390,13 @@ def fit_history(
     if pinned is not None and remaining_messages is not None:
         remaining_messages = max(remaining_messages - 1, 0)
 
-    kept = newest_fitting(segments, count, tokens=remaining_tokens, messages=remaining_messages)
+    kept = newest_turns_fitting(
+        rest, starts, count, tokens=remaining_tokens, max_messages=remaining_messages
+    )
     selected: list[BaseMessage] = [pinned] if pinned is not None else []
-    for segment in segments[len(segments) - kept :]:
-        selected.extend(segment)
-    return WindowFit(messages=selected, budget_full=kept < len(segments))
+    if kept:
+        selected.extend(rest[starts[len(starts) - kept] :])
+    return WindowFit(messages=selected, budget_full=kept < len(starts))
 
 
 def plan_window(
@@ -424,12 +510,8 @@ def check_tool_results(
 
 def has_tool_messages(messages: Sequence[BaseMessage]) -> bool:
     """Whether any message is a tool result or an assistant message calling tools."""
-    kinds = _KINDS
-    for message in messages:
-        kind = kinds.get(message.__class__) or kind_of(message)
-        if kind is ToolMessage or (kind is AIMessage and message.tool_calls):  # type: ignore[attr-defined]
-            return True
-    return False
+    kinds = kinds_of(messages)
+    return any(map(is_, kinds, repeat(ToolMessage))) or _calls_tools(messages, kinds)
 
 
 def complete_tool_groups(
