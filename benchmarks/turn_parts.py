@@ -8,8 +8,9 @@
   pause standing for the model, commit) for N = 1 and 50 concurrent sessions at 100 messages;
 * ``adapter CPU``: client CPU of one in-memory adapter turn (``chat.invoke`` / ``ainvoke`` with
   ``max_history_messages`` = the stored count) minus that of the wrapped model sending the same
-  window (``model.invoke(window)`` / ``ainvoke``), at 100 and ``--stored`` messages: what the
-  memory adapter itself costs the client per turn (session, window fit, checks, commit);
+  window right after it (``model.invoke(window)`` / ``ainvoke``), at 100 and ``--stored``
+  messages: what the memory adapter itself costs the client per turn (session, window fit,
+  checks, commit); medians of the per-pair differences;
 * ``gc``: one in-memory adapter turn against the loopback server measured as
   ``benchmarks.common.median_ms`` measures the other benchmarks (a full collection before each
   sample, the collector paused during it) and with the collector simply left running.
@@ -84,12 +85,24 @@ class _SentWindow(BaseCallbackHandler):
         self.messages = messages[0]
 
 
-def _cpu_us(fn: Callable[[], object], repeat: int) -> float:
-    """Client CPU per call of ``fn``, in µs (the loopback server runs in its own process)."""
-    cpu = time.process_time()
+def _paired_cpu_us(
+    turn: Callable[[], object], call: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Median client CPU of ``call`` and of ``turn`` minus ``call``, paired call by call, in µs.
+
+    Each turn is followed by a model call and the difference is taken per pair, so drift and
+    the collector's pauses (which land in either) fall out of the median.
+    """
+    calls, differences = [], []
     for _ in range(repeat):
-        fn()
-    return (time.process_time() - cpu) / repeat * 1e6
+        start = time.process_time()
+        turn()
+        middle = time.process_time()
+        call()
+        end = time.process_time()
+        calls.append(end - middle)
+        differences.append((middle - start) - (end - middle))
+    return statistics.median(calls) * 1e6, statistics.median(differences) * 1e6
 
 
 def _adapter_cpu(base_url: str, stored: int, repeat: int, rounds: int) -> None:
@@ -104,26 +117,29 @@ def _adapter_cpu(base_url: str, stored: int, repeat: int, rounds: int) -> None:
         window = sent.messages  # the window a turn sends (its size is the same every turn)
         config = {"configurable": {"session_id": "adapter"}}
         loop = asyncio.new_event_loop()
-        parts: dict[str, Callable[[], object]] = {
-            "sync turn": lambda: chat.invoke("New question?", config=config),
-            "sync model": lambda: model.invoke(window),
-            "async turn": lambda: loop.run_until_complete(
-                chat.ainvoke("New question?", config=config)
+        modes: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+            "sync": (
+                lambda: chat.invoke("New question?", config=config),
+                lambda: model.invoke(window),
             ),
-            "async model": lambda: loop.run_until_complete(model.ainvoke(window)),
+            "async": (
+                lambda: loop.run_until_complete(chat.ainvoke("New question?", config=config)),
+                lambda: loop.run_until_complete(model.ainvoke(window)),
+            ),
         }
-        for part in parts.values():
-            _cpu_us(part, 3)
-        samples: dict[str, list[float]] = {label: [] for label in parts}
+        calls: dict[str, list[float]] = {mode: [] for mode in modes}
+        adapter: dict[str, list[float]] = {mode: [] for mode in modes}
+        for turn, call in modes.values():
+            _paired_cpu_us(turn, call, 3)
         for _ in range(rounds):
-            for label, part in parts.items():
-                samples[label].append(_cpu_us(part, repeat))
+            for mode, (turn, call) in modes.items():
+                call_us, adapter_us = _paired_cpu_us(turn, call, repeat)
+                calls[mode].append(call_us)
+                adapter[mode].append(adapter_us)
         loop.close()
-        for mode in ("sync", "async"):
-            turn, call = samples[f"{mode} turn"], samples[f"{mode} model"]
-            _show(f"{mode}, {stored} messages: model call", call, "µs")
-            adapter = [t - c for t, c in zip(turn, call, strict=True)]
-            _show(f"{mode}, {stored} messages: adapter (turn - model)", adapter, "µs")
+        for mode in modes:
+            _show(f"{mode}, {stored} messages: model call", calls[mode], "µs")
+            _show(f"{mode}, {stored} messages: adapter (turn - model)", adapter[mode], "µs")
 
 
 def _show(label: str, values: list[float], unit: str) -> None:
