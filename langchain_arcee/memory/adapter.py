@@ -73,6 +73,7 @@ from langchain_arcee.memory.window import (
     ReasoningRetention,
     TokenCounter,
     WindowBudget,
+    WindowFit,
     WindowPlan,
     WindowReads,
     apply_reasoning_retention,
@@ -369,14 +370,28 @@ class RunnableWithMemory(Runnable[Any, Any]):
         scale = self._calibration.factor(self._model_key)
         return replace(self.budget, token_scale=scale)
 
-    def _observe(self, sent: Sequence[BaseMessage], stored: Sequence[BaseMessage]) -> None:
+    def _sent_tokens(
+        self, turn: TurnInput, sent: Sequence[BaseMessage], history_tokens: int | None
+    ) -> int:
+        """The estimated tokens of ``sent`` (the history sent and the input).
+
+        ``history_tokens`` is the fit's count of the history, if it was sent as fitted.
+        """
+        if history_tokens is None or self.reasoning_retention != "all":
+            return self._count.total(sent)
+        # The fit counted the very history sent (copies sent to a runnable that is not a plain
+        # chat model count the same): only the input is left to count, not the whole window
+        # again (a pass over it costs ~60 µs a turn at 1,000 messages).
+        return history_tokens + self._count.total(turn.messages)
+
+    def _observe(self, stored: Sequence[BaseMessage], sent_tokens: Callable[[], int]) -> None:
         """Learn from the server's count of exactly what was sent (first reply's usage)."""
         if self._calibration is None:
             return
         for message in stored:
             usage = getattr(message, "usage_metadata", None)
             if isinstance(message, AIMessage) and usage and usage.get("input_tokens"):
-                estimated = self._count.total(sent)
+                estimated = sent_tokens()
                 self._calibration.observe(self._model_key, estimated, int(usage["input_tokens"]))
                 return
 
@@ -430,7 +445,10 @@ class RunnableWithMemory(Runnable[Any, Any]):
                 else:
                     loaded = newest = yield Load(request.last)
         except StopIteration as done:
-            history: list[BaseMessage] = done.value
+            fit: WindowFit = done.value
+        history = fit.messages
+        # What the fit learned about the history holds while the history is sent as fitted.
+        tool_free, history_tokens = fit.tool_free, fit.tokens
         # What the window held, not what was read: a read sized from the last read would
         # grow every turn by the headroom.
         self._window_reads.record(session_name, len(history))
@@ -449,15 +467,18 @@ class RunnableWithMemory(Runnable[Any, Any]):
             )
             summarized: SummaryStep = yield Summarize(summary_plan)
             history = summarized.history
+            tool_free, history_tokens = False, None
         check_tool_results(history, turn.messages)
-        history, dropped = complete_tool_groups(history, turn.messages)
-        if dropped:
-            logger.warning(
-                "session %r: left %d message(s) of incomplete tool-call groups out of the "
-                "request (the stored transcript is unchanged)",
-                session_name,
-                dropped,
-            )
+        if not tool_free:  # else the fit saw no tool call or result: no group to leave out
+            history, dropped = complete_tool_groups(history, turn.messages)
+            if dropped:
+                history_tokens = None
+                logger.warning(
+                    "session %r: left %d message(s) of incomplete tool-call groups out of the "
+                    "request (the stored transcript is unchanged)",
+                    session_name,
+                    dropped,
+                )
         runnable_input, sent = self._prepare(turn, history)
         try:
             output = yield Call(runnable_input)
@@ -469,7 +490,8 @@ class RunnableWithMemory(Runnable[Any, Any]):
             # propagates (nothing stored) with the session named in the log.
             actual = getattr(exc, "prompt_tokens", None)  # the server's count, when it says
             if self._calibration is not None and isinstance(actual, int) and actual > 0:
-                self._calibration.observe(self._model_key, self._count.total(sent), actual)
+                estimated = self._sent_tokens(turn, sent, history_tokens)
+                self._calibration.observe(self._model_key, estimated, actual)
             smaller = replace(budget, token_scale=budget.token_scale / OVERFLOW_RETRY_SHRINK)
             logger.warning(
                 "session %r: the model's context overflowed (%s); retrying once with %d "
@@ -478,11 +500,14 @@ class RunnableWithMemory(Runnable[Any, Any]):
                 exc,
                 smaller.prompt_tokens,
             )
-            history = fit_history(history, turn.messages, self._count, budget=smaller).messages
+            refit = fit_history(history, turn.messages, self._count, budget=smaller)
+            history, history_tokens = refit.messages, refit.tokens
             runnable_input, sent = self._prepare(turn, history)
             output = yield Call(runnable_input)
         stored = new_messages(turn, sent, output, self.output_messages_key)
-        self._observe(sent, stored[len(turn.messages) :])
+        self._observe(
+            stored[len(turn.messages) :], partial(self._sent_tokens, turn, sent, history_tokens)
+        )
         return stored
 
     # ---- drivers: the only sync/async difference --------------------------------------------

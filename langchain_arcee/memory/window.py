@@ -33,7 +33,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, pairwise, repeat
 from operator import attrgetter, is_
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
@@ -107,10 +107,16 @@ class WindowFit:
         messages: The history to send, oldest first (pinned system message included).
         budget_full: True if an older complete turn was left out (for tokens or the message
             cap), i.e. loading more history could not add anything.
+        tool_free: True if no message of ``messages`` calls tools or is a tool result (so
+            :func:`complete_tool_groups` has nothing to leave out); False if any may.
+        tokens: The estimated tokens of ``messages``, or ``None`` if they were not counted
+            (no token budget).
     """
 
     messages: list[BaseMessage]
     budget_full: bool
+    tool_free: bool
+    tokens: int | None
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ class LoadHead:
 
 
 LoadRequest = LoadNewest | LoadHead
-WindowPlan = Generator[LoadRequest, list[BaseMessage], list[BaseMessage]]
+WindowPlan = Generator[LoadRequest, list[BaseMessage], WindowFit]
 
 
 READ_HEADROOM = 64
@@ -204,10 +210,19 @@ def _calls_tools(messages: Sequence[BaseMessage], kinds: Sequence[type]) -> bool
     return any(map(_TOOL_CALLS, assistants))
 
 
-def turn_starts(messages: Sequence[BaseMessage]) -> list[int]:
-    """Where each segment of :func:`split_turns` starts: indices into ``messages``, ascending."""
+class TurnScan(NamedTuple):
+    """Where the turns of a message sequence start, and whether it holds tool messages."""
+
+    starts: list[int]
+    """Where each segment of :func:`split_turns` starts: indices, ascending."""
+    tool_free: bool
+    """No message calls tools or is a tool result."""
+
+
+def scan_turns(messages: Sequence[BaseMessage]) -> TurnScan:
+    """Where each segment of :func:`split_turns` starts, and whether any tool message is there."""
     if not messages:
-        return []
+        return TurnScan([], tool_free=True)
     kinds = kinds_of(messages)
     if not _calls_tools(messages, kinds):
         # Nothing waits for tool results, so every HumanMessage starts a turn: found by C-level
@@ -215,7 +230,7 @@ def turn_starts(messages: Sequence[BaseMessage]) -> list[int]:
         starts = list(compress(range(len(messages)), map(is_, kinds, repeat(HumanMessage))))
         if not starts or starts[0]:
             starts.insert(0, 0)
-        return starts
+        return TurnScan(starts, tool_free=not any(map(is_, kinds, repeat(ToolMessage))))
     starts = [0]
     pending: set[str | None] = set()
     for index, (message, kind) in enumerate(zip(messages, kinds, strict=True)):
@@ -227,7 +242,7 @@ def turn_starts(messages: Sequence[BaseMessage]) -> list[int]:
             pending = {call.get("id") for call in calls} if calls else set()
         elif kind is ToolMessage and pending:
             pending.discard(message.tool_call_id)  # type: ignore[attr-defined]
-    return starts
+    return TurnScan(starts, tool_free=False)
 
 
 def split_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
@@ -243,7 +258,7 @@ def split_turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
     Returns:
         The segments, oldest first; concatenated they equal ``messages``.
     """
-    bounds = [*turn_starts(messages), len(messages)]
+    bounds = [*scan_turns(messages).starts, len(messages)]
     return [list(messages[start:end]) for start, end in pairwise(bounds)]
 
 
@@ -256,39 +271,49 @@ def token_counts(messages: Sequence[BaseMessage], count: TokenCounter) -> list[i
 
 
 FIRST_COUNT = 64
-"""How many newest messages :func:`newest_within` counts first (then x4 while they fit)."""
+"""How many newest messages :func:`newest_running_totals` counts first (then x4 while they fit)."""
 
 
-def newest_within(
+def newest_running_totals(
     messages: Sequence[BaseMessage], count: TokenCounter, tokens: int, most: int
-) -> int:
-    """How many of the newest ``messages`` (at most ``most``) fit ``tokens`` together.
+) -> list[int]:
+    """Running token totals of the newest ``messages``, newest first, while within ``tokens``.
 
-    Counts newest first in growing batches and stops at the first batch that overflows, so a
-    long window that mostly does not fit is not counted whole (a count can be a tokenizer).
+    At most ``most`` totals: ``len(result)`` newest messages fit together. Counts newest first
+    in growing batches and stops at the first batch that overflows, so a long window that
+    mostly does not fit is not counted whole (a count can be a tokenizer).
 
     Raises:
         ValueError: If the counter returns a negative count.
     """
-    fitted = 0
+    totals: list[int] = []
     batch = FIRST_COUNT
     end = len(messages)
-    while fitted < most:
-        size = min(batch, most - fitted)
-        counts = token_counts(messages[end - fitted - size : end - fitted], count)
+    while len(totals) < most:
+        done = len(totals)
+        size = min(batch, most - done)
+        counts = token_counts(messages[end - done - size : end - done], count)
         counts.reverse()  # newest first
         if min(counts) < 0:
             msg = f"the token counter returned a negative count ({min(counts)})"
             raise ValueError(msg)
-        running = list(accumulate(counts))
+        running = list(accumulate(counts, initial=totals[-1] if totals else 0))
+        del running[0]
         # Non-negative counts make the running total non-decreasing: bisect finds the cut.
         within = bisect_right(running, tokens)
-        fitted += within
+        totals += running[:within]
         if within < size:
             break
-        tokens -= running[-1]
         batch *= GROWTH_FACTOR
-    return fitted
+    return totals
+
+
+class TurnsFitting(NamedTuple):
+    """How many of the newest turns fit, and their estimated tokens."""
+
+    turns: int
+    tokens: int | None
+    """``None`` when not counted (no token limit)."""
 
 
 def newest_turns_fitting(
@@ -298,7 +323,7 @@ def newest_turns_fitting(
     *,
     tokens: int | None,
     max_messages: int | None,
-) -> int:
+) -> TurnsFitting:
     """How many of the newest turns (``messages`` from each of ``starts``) fit the limits.
 
     The newest turns are kept while they fit ``tokens`` and ``max_messages`` together
@@ -306,9 +331,16 @@ def newest_turns_fitting(
     oldest message that fits.
     """
     room = len(messages) if max_messages is None else min(len(messages), max_messages)
+    totals = None
     if tokens is not None:
-        room = newest_within(messages, count, tokens, room)
-    return len(starts) - bisect_left(starts, len(messages) - room)
+        totals = newest_running_totals(messages, count, tokens, room)
+        room = len(totals)
+    first = bisect_left(starts, len(messages) - room)
+    turns = len(starts) - first
+    if totals is None:
+        return TurnsFitting(turns, None)
+    kept = len(messages) - starts[first] if turns else 0
+    return TurnsFitting(turns, totals[kept - 1] if kept else 0)
 
 
 def newest_fitting(
@@ -326,7 +358,7 @@ def newest_fitting(
         return 0
     starts = list(accumulate(map(len, segments[:-1]), initial=0))
     flat = list(chain.from_iterable(segments))
-    return newest_turns_fitting(flat, starts, count, tokens=tokens, max_messages=messages)
+    return newest_turns_fitting(flat, starts, count, tokens=tokens, max_messages=messages).turns
 
 
 def fit_history(
@@ -368,16 +400,16 @@ def fit_history(
     elif history and isinstance(history[0], SystemMessage):
         pinned, rest = history[0], history[1:]
 
-    starts = turn_starts(rest)
+    starts, tool_free = scan_turns(rest)
     if partial and starts and not isinstance(rest[0], HumanMessage):
         starts = starts[1:]  # the tail of a turn whose start was not loaded
 
     remaining_tokens = budget.prompt_tokens if budget is not None else None
     remaining_messages = max_messages
+    pinned_tokens = 0
     if remaining_tokens is not None:
-        fixed = sum(map(count, input_messages))
-        if pinned is not None:
-            fixed += count(pinned)
+        pinned_tokens = count(pinned) if pinned is not None else 0
+        fixed = sum(map(count, input_messages)) + pinned_tokens
         if fixed > remaining_tokens:
             assert budget is not None
             raise ContextWindowExceededError(
@@ -390,13 +422,18 @@ def fit_history(
     if pinned is not None and remaining_messages is not None:
         remaining_messages = max(remaining_messages - 1, 0)
 
-    kept = newest_turns_fitting(
+    kept, kept_tokens = newest_turns_fitting(
         rest, starts, count, tokens=remaining_tokens, max_messages=remaining_messages
     )
     selected: list[BaseMessage] = [pinned] if pinned is not None else []
     if kept:
         selected.extend(rest[starts[len(starts) - kept] :])
-    return WindowFit(messages=selected, budget_full=kept < len(starts))
+    return WindowFit(
+        messages=selected,
+        budget_full=kept < len(starts),
+        tool_free=tool_free,
+        tokens=None if kept_tokens is None else pinned_tokens + kept_tokens,
+    )
 
 
 def plan_window(
@@ -424,14 +461,15 @@ def plan_window(
         initial_load: Size of the first read when there is a token budget.
 
     Returns:
-        (as the generator's return value) The history to send, oldest first.
+        (as the generator's return value) The fit: the history to send, oldest first, and
+        what the fit learned about it.
 
     Raises:
         ContextWindowExceededError: If the input alone does not fit.
     """
     if budget is None and max_messages is None:
         everything = yield LoadNewest(None)
-        return fit_history(everything, input_messages, count, budget=None).messages
+        return fit_history(everything, input_messages, count, budget=None)
 
     if max_messages is not None and (budget is None or max_messages <= SINGLE_READ_LIMIT):
         wanted = max_messages  # a small cap is read at once: one query instead of 257 + 1,001
@@ -458,7 +496,7 @@ def plan_window(
         )
         at_cap = max_messages is not None and wanted >= max_messages
         if not older_exist or fit.budget_full or at_cap:
-            return fit.messages
+            return fit
         wanted *= GROWTH_FACTOR
         if max_messages is not None:
             wanted = min(wanted, max_messages)
