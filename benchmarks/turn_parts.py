@@ -90,18 +90,25 @@ def _paired_cpu_us(
 ) -> tuple[float, float]:
     """Median client CPU of ``call`` and of ``turn`` minus ``call``, paired call by call, in µs.
 
-    Each turn is followed by a model call and the difference is taken per pair, so drift and
-    the collector's pauses (which land in either) fall out of the median.
+    Each turn is followed by a model call and the difference is taken per pair, so drift falls
+    out of the median. The collector is paused for the batch and run after it: its collections,
+    which land in either part, swamp a difference of a few hundred µs (a collection before each
+    pair would not do: it leaves the CPU caches cold for the turn, which comes first).
     """
     calls, differences = [], []
-    for _ in range(repeat):
-        start = time.process_time()
-        turn()
-        middle = time.process_time()
-        call()
-        end = time.process_time()
-        calls.append(end - middle)
-        differences.append((middle - start) - (end - middle))
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            start = time.process_time()
+            turn()
+            middle = time.process_time()
+            call()
+            end = time.process_time()
+            calls.append(end - middle)
+            differences.append((middle - start) - (end - middle))
+    finally:
+        gc.enable()
+        gc.collect()
     return statistics.median(calls) * 1e6, statistics.median(differences) * 1e6
 
 
@@ -129,8 +136,8 @@ def _adapter_cpu(base_url: str, stored: int, repeat: int, rounds: int) -> None:
         }
         calls: dict[str, list[float]] = {mode: [] for mode in modes}
         adapter: dict[str, list[float]] = {mode: [] for mode in modes}
-        for turn, call in modes.values():
-            _paired_cpu_us(turn, call, 3)
+        for turn, call in modes.values():  # warm-up: the first rounds ran ~2x high
+            _paired_cpu_us(turn, call, repeat)
         for _ in range(rounds):
             for mode, (turn, call) in modes.items():
                 call_us, adapter_us = _paired_cpu_us(turn, call, repeat)
