@@ -185,21 +185,15 @@ _KINDS = _Kinds()
 _TOOL_CALLS = attrgetter("tool_calls")
 
 
-def kind_of(message: BaseMessage) -> type:
-    """Which of ``HumanMessage``, ``AIMessage``, ``ToolMessage``, ``SystemMessage`` a message is.
-
-    A dict probe by class instead of ``isinstance`` checks (pydantic's ABC-based ``isinstance``
-    is several times slower). Subclasses (e.g. ``AIMessageChunk``) map to their standard class.
-    """
-    return _KINDS[type(message)]
-
-
 def kinds_of(messages: Sequence[BaseMessage]) -> list[type]:
-    """:func:`kind_of` of every message, oldest first.
+    """Which of ``HumanMessage``, ``AIMessage``, ``ToolMessage``, ``SystemMessage`` each is.
 
-    ``map`` over the dict's ``__getitem__`` runs the per-message work in C (a new class goes
-    through ``_Kinds.__missing__``): a turn's passes over a long window cost a few tens of
-    nanoseconds a message instead of a Python loop iteration each.
+    Subclasses (e.g. ``AIMessageChunk``) map to their standard class, anything else to
+    ``BaseMessage``. A dict probe by class instead of ``isinstance`` checks (pydantic's
+    ABC-based ``isinstance`` is several times slower), and ``map`` over the dict's
+    ``__getitem__`` runs the per-message work in C (a new class goes through
+    ``_Kinds.__missing__``): a pass over a long window costs a few tens of nanoseconds a
+    message instead of a Python loop iteration each.
     """
     return list(map(_KINDS.__getitem__, map(type, messages)))
 
@@ -390,6 +384,8 @@ def fit_history(
     Raises:
         ContextWindowExceededError: If the input and the pinned system message alone exceed
             the budget.
+        ValueError: If ``count`` returns a negative count (the cut is found by bisecting
+            running totals).
     """
     partial = head is not None
     pinned: BaseMessage | None = None
