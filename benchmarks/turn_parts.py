@@ -6,12 +6,18 @@
   and decodes the window);
 * ``sqlite async``: client CPU per turn of the SQLite store's async protocol (begin, a 1 ms
   pause standing for the model, commit) for N = 1 and 50 concurrent sessions at 100 messages;
+* ``adapter CPU``: client CPU of one in-memory adapter turn (``chat.invoke`` / ``ainvoke`` with
+  ``max_history_messages`` = the stored count) minus that of the wrapped model sending the same
+  window right after it (``model.invoke(window)`` / ``ainvoke``), at 100 and ``--stored``
+  messages: what the memory adapter itself costs the client per turn (session, window fit,
+  checks, commit); medians of the per-pair differences;
 * ``gc``: one in-memory adapter turn against the loopback server measured as
   ``benchmarks.common.median_ms`` measures the other benchmarks (a full collection before each
   sample, the collector paused during it) and with the collector simply left running.
 
 Medians over ``--rounds`` interleaved rounds, with [min-max] of the rounds' medians.
-Run from the repo root: ``python -m benchmarks.turn_parts`` (``--quick`` for a smoke run).
+Run from the repo root: ``python -m benchmarks.turn_parts`` (``--quick`` for a smoke run;
+``--only adapter`` for the adapter CPU lines alone).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from benchmarks.common import conversation, loopback_server, median_ms
 from benchmarks.stores import open_store, unavailable
@@ -66,6 +73,82 @@ async def _async_cpu_us(store: ChatStore, sessions: int, turns: int) -> float:
     return (time.process_time() - cpu) / (sessions * turns) * 1e6
 
 
+class _SentWindow(BaseCallbackHandler):
+    """Remembers the messages the chat model was last called with."""
+
+    def __init__(self) -> None:
+        self.messages: list[BaseMessage] = []
+
+    def on_chat_model_start(
+        self, serialized: object, messages: list[list[BaseMessage]], **kwargs: object
+    ) -> None:
+        self.messages = messages[0]
+
+
+def _paired_cpu_us(
+    turn: Callable[[], object], call: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Median client CPU of ``call`` and of ``turn`` minus ``call``, paired call by call, in µs.
+
+    Each turn is followed by a model call and the difference is taken per pair, so drift falls
+    out of the median. The collector is paused for the batch and run after it: its collections,
+    which land in either part, swamp a difference of a few hundred µs (a collection before each
+    pair would not do: it leaves the CPU caches cold for the turn, which comes first).
+    """
+    calls, differences = [], []
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            start = time.process_time()
+            turn()
+            middle = time.process_time()
+            call()
+            end = time.process_time()
+            calls.append(end - middle)
+            differences.append((middle - start) - (end - middle))
+    finally:
+        gc.enable()
+        gc.collect()
+    return statistics.median(calls) * 1e6, statistics.median(differences) * 1e6
+
+
+def _adapter_cpu(base_url: str, stored: int, repeat: int, rounds: int) -> None:
+    """Adapter CPU per turn: a memory turn's client CPU minus the model call's, sync and async."""
+    with open_store("memory") as (store, _):
+        model = ChatArcee(api_key="k", base_url=base_url, max_retries=0)
+        chat = model.with_memory(store, max_history_messages=stored)
+        store.append("adapter", conversation(stored))
+        sent = _SentWindow()
+        config = {"configurable": {"session_id": "adapter"}, "callbacks": [sent]}
+        chat.invoke("New question?", config=config)
+        window = sent.messages  # the window a turn sends (its size is the same every turn)
+        config = {"configurable": {"session_id": "adapter"}}
+        loop = asyncio.new_event_loop()
+        modes: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+            "sync": (
+                lambda: chat.invoke("New question?", config=config),
+                lambda: model.invoke(window),
+            ),
+            "async": (
+                lambda: loop.run_until_complete(chat.ainvoke("New question?", config=config)),
+                lambda: loop.run_until_complete(model.ainvoke(window)),
+            ),
+        }
+        calls: dict[str, list[float]] = {mode: [] for mode in modes}
+        adapter: dict[str, list[float]] = {mode: [] for mode in modes}
+        for turn, call in modes.values():  # warm-up: the first rounds ran ~2x high
+            _paired_cpu_us(turn, call, repeat)
+        for _ in range(rounds):
+            for mode, (turn, call) in modes.items():
+                call_us, adapter_us = _paired_cpu_us(turn, call, repeat)
+                calls[mode].append(call_us)
+                adapter[mode].append(adapter_us)
+        loop.close()
+        for mode in modes:
+            _show(f"{mode}, {stored} messages: model call", calls[mode], "µs")
+            _show(f"{mode}, {stored} messages: adapter (turn - model)", adapter[mode], "µs")
+
+
 def _show(label: str, values: list[float], unit: str) -> None:
     print(
         f"  {label:<44} {statistics.median(values):9.3f} {unit}  "
@@ -80,9 +163,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="turns per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smoke run")
+    parser.add_argument("--only", choices=("adapter",), help="run only the adapter CPU lines")
     args = parser.parse_args()
     if args.quick:
         args.stored, args.repeat, args.rounds, args.stores = 40, 3, 2, "sqlite"
+
+    print("adapter CPU: in-memory turn minus the model call of the same window, µs per turn")
+    with loopback_server("--accept-any-model") as base_url:
+        for stored in sorted({min(100, args.stored), args.stored}):
+            _adapter_cpu(base_url, stored, args.repeat * 5, args.rounds)
+    if args.only == "adapter":
+        return
+
     stores = [s for s in args.stores.split(",") if s and not unavailable(s)]
     history = conversation(args.stored)
 

@@ -13,15 +13,17 @@ says which do. Counts are cached per message object (see :class:`IdentityCache`)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from langchain_core.runnables.fallbacks import RunnableWithFallbacks
 
-from langchain_arcee.memory.window import TokenCounter
 from langchain_arcee.messages import approximate_token_count
+
+if TYPE_CHECKING:  # window.py imports this module (for IdentityCache) at run time
+    from langchain_arcee.memory.window import TokenCounter
 
 T = TypeVar("T")
 
@@ -123,14 +125,25 @@ class IdentityCache(Generic[T]):
         self._cache[id(message)] = (message, result)
         return result
 
+    def counts(self, messages: Iterable[BaseMessage]) -> list[T]:
+        """``list(map(self, messages))``, probing the cache inline for cached messages.
+
+        A comprehension with the probe inline is the cheapest pass over a long window (no
+        Python call per cached message; measured faster than chained ``map`` passes, which pay
+        for ``id`` boxing and a separate identity check).
+        """
+        get = self._cache.get
+        return [
+            entry[1]
+            if (entry := get(id(message))) is not None and entry[0] is message
+            else self(message)
+            for message in messages
+        ]
+
     def total(self, messages: Iterable[BaseMessage]) -> int:
-        """``sum(map(self, messages))`` for counters, without a call per cached message."""
-        cache = self._cache
-        total: Any = 0
-        for message in messages:
-            entry = cache.get(id(message))
-            total += entry[1] if entry is not None and entry[0] is message else self(message)
-        return int(total)
+        """``sum(map(self, messages))`` for counters."""
+        values: list[Any] = self.counts(messages)
+        return int(sum(values))
 
     def __len__(self) -> int:
         return len(self._cache)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
+from operator import is_
 from typing import Any
 
 from langchain_core.messages import (
@@ -186,7 +188,9 @@ def new_messages(
     outputs = to_output_messages(output, output_messages_key)
     if len(outputs) == 1:  # a model's reply: new unless it is one of the very messages sent
         reply = outputs[0]
-        sent_it = any(reply is m for m in sent)
+        # ``map(is_, ...)`` scans the window in C; a generator would run a Python frame per
+        # message sent (``in`` is no substitute: it compares messages by value).
+        sent_it = any(map(is_, repeat(reply), sent))
         return list(turn.messages) if sent_it else [*turn.messages, as_message(reply)]
     seen_objects = {id(m) for m in sent}
     seen_ids = {m.id for m in sent if m.id is not None}

@@ -148,7 +148,7 @@ def drive(plan: Any, stored: list[BaseMessage]) -> tuple[list[BaseMessage], list
                 reply = stored if request.last is None else stored[-request.last :]
             request = plan.send(reply)
     except StopIteration as done:
-        return done.value, requests
+        return done.value.messages, requests
 
 
 def long_history(turns: int) -> list[BaseMessage]:
