@@ -15,6 +15,7 @@ rows hold at most ~2.7 KB); a longer id is refused before a turn starts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -247,7 +248,8 @@ class PostgresChatStore(SQLChatStore):
             added AS (
                 INSERT INTO {messages} (session_id, data, created_at)
                 SELECT cur.session_id, d.data, now()
-                FROM cur, unnest(CAST(:datas AS text[])) WITH ORDINALITY AS d(data, ord)
+                FROM cur, json_array_elements_text(CAST(:datas AS json))
+                    WITH ORDINALITY AS d(data, ord)
                 ORDER BY d.ord
                 RETURNING id
             )"""
@@ -344,7 +346,8 @@ class PostgresChatStore(SQLChatStore):
         return finish
 
     def _commit_work(self, lease: TurnLease, encoded: list[str]) -> Work:
-        return [(self._commit_stmt, {**self._commit_params(lease, encoded), "datas": encoded})]
+        params = {**self._commit_params(lease, encoded), "datas": _json_array(encoded)}
+        return [(self._commit_stmt, params)]
 
     def _commit_finish(
         self, lease: TurnLease, messages: Sequence[BaseMessage], encoded: list[str]
@@ -363,7 +366,8 @@ class PostgresChatStore(SQLChatStore):
         return finish
 
     def _append_work(self, session_id: str, encoded: list[str]) -> Work:
-        params = self._params(session_id, n=len(encoded), ttl=self._ttl_seconds(), datas=encoded)
+        datas = _json_array(encoded)
+        params = self._params(session_id, n=len(encoded), ttl=self._ttl_seconds(), datas=datas)
         return [(self._append_stmt, params)]
 
     # ---- connections --------------------------------------------------------------------
@@ -470,6 +474,12 @@ class PostgresChatStore(SQLChatStore):
 
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 """The dialect the statements are compiled for (psycopg's ``%(name)s`` parameters)."""
+
+
+def _json_array(encoded: list[str]) -> str:
+    # The rows to insert travel as one JSON array of strings: psycopg's text[] dumper scans
+    # and escapes each element in Python (~0.1 ms a commit); json.dumps does it in C.
+    return json.dumps(encoded, ensure_ascii=False)
 
 
 def _results(cursor: psycopg.Cursor[Any]) -> Any:
