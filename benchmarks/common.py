@@ -94,18 +94,26 @@ def conversation(n_messages: int, *, with_reasoning: bool = True) -> list[BaseMe
     return messages
 
 
-def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
-    """Median wall time of ``fn`` in milliseconds over ``repeat`` runs (GC paused per run)."""
+def median_ms(
+    fn: Callable[[], object], repeat: int, warmup: int = 2, *, pause_gc: bool = True
+) -> float:
+    """Median wall time of ``fn`` in milliseconds over ``repeat`` runs.
+
+    With ``pause_gc`` (the default) a full collection runs before each run and the collector
+    is paused during it; otherwise the collector is left running, as in an app.
+    """
     for _ in range(warmup):
         fn()
     samples = []
     for _ in range(repeat):
-        gc.collect()
-        gc.disable()
+        if pause_gc:
+            gc.collect()
+            gc.disable()
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000)
-        gc.enable()
+        if pause_gc:
+            gc.enable()
     return statistics.median(samples)
 
 

@@ -47,6 +47,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 messages, 2 rounds")
     parser.add_argument("--json", help="also write the per-round medians to this file")
+    parser.add_argument(
+        "--gc",
+        choices=("paused", "running"),
+        default="paused",
+        help="paused: a full collection before each turn, the collector off during it "
+        "(the default); running: the collector left running, as in an app",
+    )
     args = parser.parse_args()
     if args.quick:
         args.stored, args.repeat, args.rounds = 20, 2, 2
@@ -76,7 +83,8 @@ def main() -> None:
         samples = {name: [] for name in candidates}
         for _ in range(args.rounds):
             for name, turn in candidates.items():
-                samples[name].append(median_ms(turn, args.repeat))
+                pause_gc = args.gc == "paused"
+                samples[name].append(median_ms(turn, args.repeat, pause_gc=pause_gc))
     report(samples, args)
     if args.json:
         with open(args.json, "w") as fh:
@@ -85,8 +93,8 @@ def main() -> None:
 
 def report(samples: dict[str, list[float]], args: argparse.Namespace) -> None:
     print(
-        f"\nOne turn at {args.stored} stored messages ({args.rounds} rounds x {args.repeat} turns; "
-        "medians, ratio spread [min-max] over rounds)"
+        f"\nOne turn at {args.stored} stored messages ({args.rounds} rounds x {args.repeat} turns, "
+        f"collector {args.gc}; medians, ratio spread [min-max] over rounds)"
     )
     print(f"{'candidate':>9} {'ms/turn':>9} {'ratio to raw':>22}")
     raw = samples["raw"]

@@ -49,17 +49,6 @@ def _protocol_turn(store: ChatStore, session: str, last: int) -> Callable[[], No
     return turn
 
 
-def _running_gc_ms(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time with the collector left running (the app's situation)."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
-
-
 async def _async_cpu_us(store: ChatStore, sessions: int, turns: int) -> float:
     async def session(i: int) -> None:
         for _ in range(turns):
@@ -222,7 +211,7 @@ def main() -> None:
         for _ in range(args.rounds):
             paused.append(median_ms(adapter_turn, args.repeat))
             gc.collect()
-            running.append(_running_gc_ms(adapter_turn, args.repeat))
+            running.append(median_ms(adapter_turn, args.repeat, pause_gc=False))
         _show("full collection first, collector paused", paused, "ms")
         _show("collector running", running, "ms")
 
