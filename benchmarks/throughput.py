@@ -2,7 +2,10 @@
 nothing").
 
 Against the loopback Arcee-format server in its own process, N concurrent async sessions (N = 1,
-10, 50, 200) each run ``--turns`` turns, every session starting from ``--stored`` stored messages.
+10, 50, 200) each run ``--turns`` timed turns, every session starting from ``--stored`` stored
+messages and first running ``--warmup`` untimed turns (default 2), so what is timed is a
+server's steady state, not one-time costs (connections, prepared statements, caches, the first
+read's size); every candidate is warmed up alike.
 Candidates, measured in one run:
 
 * ``raw``: raw posts of the same bodies: each session keeps its own list of wire messages (the
@@ -81,27 +84,35 @@ def question(session: int, index: int) -> str:
     return f"Session {session}, question {index}: what changed since last time?"
 
 
-async def drive(server: LoopbackServer, sessions: int, turns: int, turn: Turn) -> Outcome:
-    """Run ``sessions`` concurrent sessions of ``turns`` turns each."""
+async def drive(
+    server: LoopbackServer, sessions: int, turns: int, turn: Turn, warmup: int = 0
+) -> Outcome:
+    """Run ``sessions`` concurrent sessions of ``turns`` timed turns each.
+
+    Each session first runs ``warmup`` untimed turns (counted in ``added``), so one-time costs
+    (connections, prepared statements, caches, the first read's size) are not timed.
+    """
     errors: list[str] = []
 
-    async def one_session(session: int) -> int:
+    async def one_session(session: int, first: int, count: int) -> int:
         added = 0
-        for index in range(turns):
+        for index in range(first, first + count):
             try:
                 added += await turn(session, index)
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
         return added
 
+    warmed = await asyncio.gather(*(one_session(s, 0, warmup) for s in range(sessions)))
     gc.collect()
     server_cpu = server.cpu_seconds()
     cpu = time.process_time()
     start = time.perf_counter()
-    added = await asyncio.gather(*(one_session(s) for s in range(sessions)))
+    added = await asyncio.gather(*(one_session(s, warmup, turns) for s in range(sessions)))
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    return Outcome(wall, cpu, server.cpu_seconds() - server_cpu, list(added), errors)
+    total = [w + a for w, a in zip(warmed, added, strict=True)]
+    return Outcome(wall, cpu, server.cpu_seconds() - server_cpu, total, errors)
 
 
 def raw_turns(server: LoopbackServer, model: ChatArcee, stored: list[BaseMessage], n: int) -> Turn:
@@ -162,12 +173,13 @@ async def run_store(
     stored: list[BaseMessage],
     sessions: int,
     turns: int,
+    warmup: int,
 ) -> tuple[Outcome, int]:
     """Run the sessions over ``store``; also return how many messages were lost (or extra)."""
     for session in range(sessions):  # untimed: every session starts from `stored` messages
         await store.aappend(f"s{session}", stored)
     try:
-        outcome = await drive(server, sessions, turns, memory_turns(model, store))
+        outcome = await drive(server, sessions, turns, memory_turns(model, store), warmup)
         counts = [await store.acount(f"s{session}") for session in range(sessions)]
     finally:
         await store.aclose()
@@ -183,7 +195,7 @@ async def warm_up(server: LoopbackServer, model: ChatArcee, stored: list[BaseMes
 
 
 def measure(
-    server: LoopbackServer, candidate: str, sessions: int, turns: int, stored_n: int
+    server: LoopbackServer, candidate: str, sessions: int, turns: int, stored_n: int, warmup: int
 ) -> Result:
     stored = conversation(stored_n)
 
@@ -196,8 +208,9 @@ def measure(
             turn = model_turns(model, stored, sessions)
         else:
             with open_store(candidate) as (store, _):
-                return await run_store(server, model, store, stored, sessions, turns)
-        return await drive(server, sessions, turns, turn), 0  # histories live in the session
+                return await run_store(server, model, store, stored, sessions, turns, warmup)
+        # The histories live in the sessions: nothing can be lost.
+        return await drive(server, sessions, turns, turn, warmup), 0
 
     outcome, lost = asyncio.run(main())
     done = sessions * turns - len(outcome.errors)
@@ -221,11 +234,14 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=100, help="messages stored per session")
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     parser.add_argument("--runs", type=int, default=3, help="repetitions (medians reported)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed turns per session before the timed ones"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: N=1,3, 2 turns, 1 run")
     parser.add_argument("--json", help="also write every result to this file")
     args = parser.parse_args()
     if args.quick:
-        args.sessions, args.turns, args.stored, args.runs = "1,3", 2, 10, 1
+        args.sessions, args.turns, args.stored, args.runs, args.warmup = "1,3", 2, 10, 1, 1
     sizes = [int(n) for n in args.sessions.split(",")]
     candidates = [c for c in args.candidates.split(",") if c]
     for name in list(candidates):
@@ -238,7 +254,9 @@ def main() -> None:
         for _ in range(args.runs):
             for sessions in sizes:
                 for candidate in candidates:  # interleaved: drift hits every candidate alike
-                    result = measure(server, candidate, sessions, args.turns, args.stored)
+                    result = measure(
+                        server, candidate, sessions, args.turns, args.stored, args.warmup
+                    )
                     results.append(result)
                     print(
                         f"N={sessions} {candidate}: {result.turns_per_s:.0f} turns/s, "
@@ -254,8 +272,8 @@ def main() -> None:
 
 def report(results: list[Result], sizes: list[int], candidates: list[str], args: Any) -> None:
     print(
-        f"\n{args.turns} turns per session at {args.stored} stored messages, {args.runs} run(s); "
-        "medians [min-max of the ratio]"
+        f"\n{args.turns} timed turns per session (after {args.warmup} untimed) at {args.stored} "
+        f"stored messages, {args.runs} run(s); medians [min-max of the ratio]"
     )
     print(
         f"{'N':>4} {'candidate':>9} {'turns/s':>9} {'CPU ms/turn':>11} {'server cores':>12} "
