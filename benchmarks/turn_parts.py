@@ -3,7 +3,8 @@
 * ``protocol``: a store's turn protocol alone (``begin_turn`` reading the newest 1,001
   messages, then ``commit_turn`` of two), no model, with the store's caches (the default) and
   without them (``cache_bytes=0``: no window cache and no decode cache, so every turn ships
-  and decodes the window);
+  and decodes the window); with the caches also timed with the collector left running, and
+  the client's CPU per turn (``time.process_time``);
 * ``sqlite async``: client CPU per turn of the SQLite store's async protocol (begin, a 1 ms
   pause standing for the model, commit) for N = 1 and 50 concurrent sessions at 100 messages;
 * ``adapter CPU``: client CPU of one in-memory adapter turn (``chat.invoke`` / ``ainvoke`` with
@@ -138,6 +139,14 @@ def _adapter_cpu(base_url: str, stored: int, repeat: int, rounds: int) -> None:
             _show(f"{mode}, {stored} messages: adapter (turn - model)", adapter[mode], "µs")
 
 
+def _cpu_ms(fn: Callable[[], object], repeat: int) -> float:
+    """Client CPU per call (``time.process_time``), in milliseconds, collector running."""
+    start = time.process_time()
+    for _ in range(repeat):
+        fn()
+    return (time.process_time() - start) / repeat * 1000
+
+
 def _show(label: str, values: list[float], unit: str) -> None:
     print(
         f"  {label:<44} {statistics.median(values):9.3f} {unit}  "
@@ -177,10 +186,16 @@ def main() -> None:
                 store.append("parts", history)
                 label = f"{name}, caches {'on' if cached else 'off (cache_bytes=0)'}"
                 parts[label] = _protocol_turn(store, "parts", args.stored + 1)
-        samples: dict[str, list[float]] = {label: [] for label in parts}
+        samples: dict[str, list[float]] = {}
         for _ in range(args.rounds):
             for label, turn in parts.items():
-                samples[label].append(median_ms(turn, args.repeat))
+                samples.setdefault(label, []).append(median_ms(turn, args.repeat))
+                if "caches on" in label:
+                    running = median_ms(turn, args.repeat, pause_gc=False)
+                    samples.setdefault(f"{label}, collector running", []).append(running)
+                    samples.setdefault(f"{label}, client CPU", []).append(
+                        _cpu_ms(turn, args.repeat)
+                    )
         for label, values in samples.items():
             _show(label, values, "ms")
 
