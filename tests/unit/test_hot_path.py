@@ -184,3 +184,57 @@ def test_wire_reads_fields_set_after_construction() -> None:
     assert to_arcee_messages([message], ("reasoning",)) == [
         {"role": "assistant", "content": "text", "name": "bot", "reasoning": "from a block"}
     ]
+
+
+_COMPLETION: dict[str, Any] = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "trinity-mini",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hi.", "reasoning_content": "Greet."},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+    ],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
+}
+
+
+@pytest.mark.parametrize("client_class", ["ArceeOpenAI", "AsyncArceeOpenAI"])
+def test_a_completion_is_validated_without_the_sdks_python_walk(
+    client_class: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A well-formed completion parses in pydantic-core, to what the SDK's parse gives."""
+    from openai import _base_client
+    from openai.types.chat import ChatCompletion
+
+    from langchain_arcee import transport
+
+    expected = _base_client.construct_type(type_=ChatCompletion, value=_COMPLETION)
+
+    def walk(**_: Any) -> Any:
+        raise AssertionError("the SDK's construct_type walked a well-formed completion")
+
+    monkeypatch.setattr(_base_client, "construct_type", walk)
+    client = getattr(transport, client_class)(api_key=KEY, base_url="http://127.0.0.1:9/v1")
+    parsed = client._process_response_data(data=_COMPLETION, cast_to=ChatCompletion, response=None)
+    assert isinstance(parsed, ChatCompletion)
+    assert parsed.model_dump() == expected.model_dump()
+    assert parsed.choices[0].message.model_extra == {"reasoning_content": "Greet."}
+
+
+def test_a_malformed_completion_still_takes_the_lenient_path() -> None:
+    """What does not validate is built as the SDK builds it (no error where there was none)."""
+    from openai.types.chat import ChatCompletion
+
+    from langchain_arcee.transport import ArceeOpenAI
+
+    odd = {**_COMPLETION, "created": "yesterday", "choices": [{"message": {"content": "x"}}]}
+    client = ArceeOpenAI(api_key=KEY, base_url="http://127.0.0.1:9/v1")
+    parsed = client._process_response_data(data=odd, cast_to=ChatCompletion, response=None)
+    assert isinstance(parsed, ChatCompletion)
+    assert parsed.created == "yesterday"
+    assert parsed.choices[0].message.content == "x"
