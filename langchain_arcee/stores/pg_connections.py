@@ -69,8 +69,10 @@ class _Idle(Generic[_C]):
 class OwnPool:
     """The store's sync connections: opened on demand, kept idle for reuse, closed by close()."""
 
-    def __init__(self, conninfo: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
-        self._conninfo = conninfo
+    def __init__(
+        self, connect_args: dict[str, Any], max_connections: int = DEFAULT_MAX_CONNECTIONS
+    ) -> None:
+        self._connect_args = connect_args
         self._idle: _Idle[psycopg.Connection[Any]] = _Idle()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
@@ -84,7 +86,7 @@ class OwnPool:
             with self._lock:
                 conn = self._idle.take()
             if conn is None:
-                conn = psycopg.Connection.connect(self._conninfo, autocommit=True)
+                conn = psycopg.Connection.connect(**self._connect_args, autocommit=True)
             try:
                 yield conn
             finally:
@@ -110,8 +112,10 @@ class OwnPool:
 class OwnLoopPools:
     """The store's async connections, per event loop (as :class:`OwnPool`, on that loop)."""
 
-    def __init__(self, conninfo: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
-        self._conninfo = conninfo
+    def __init__(
+        self, connect_args: dict[str, Any], max_connections: int = DEFAULT_MAX_CONNECTIONS
+    ) -> None:
+        self._connect_args = connect_args
         self._max_connections = max_connections
         self._loops: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop,
@@ -140,7 +144,7 @@ class OwnLoopPools:
         try:
             conn = idle.take()
             if conn is None:
-                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(**self._connect_args, autocommit=True)
             try:
                 yield conn
             finally:

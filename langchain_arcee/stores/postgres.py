@@ -143,12 +143,12 @@ class PostgresChatStore(SQLChatStore):
         self._connections: OwnPool | BorrowedEngine = (
             BorrowedEngine(engine)
             if engine is not None
-            else OwnPool(self._conninfo(), max_connections)
+            else OwnPool(self._connect_args(), max_connections)
         )
         self._async_connections: OwnLoopPools | BorrowedAsyncEngine = (
             BorrowedAsyncEngine(async_engine)
             if async_engine is not None
-            else OwnLoopPools(self._conninfo(), max_connections)
+            else OwnLoopPools(self._connect_args(), max_connections)
         )
         self._compiled: dict[int, tuple[Executable, Compiled]] = {}
         super().__init__(
@@ -377,10 +377,12 @@ class PostgresChatStore(SQLChatStore):
             raise ValueError(msg)
         return self._url
 
-    def _conninfo(self) -> str:
-        # libpq takes the URL itself (query parameters such as application_name included);
-        # it holds the password, so it stays inside the pools and is never shown.
-        return self._require_url().set(drivername="postgresql").render_as_string(False)
+    def _connect_args(self) -> dict[str, Any]:
+        # psycopg's connection parameters, read from the URL as SQLAlchemy's psycopg dialect
+        # reads them (query parameters such as application_name or options included, decoded).
+        # They hold the password: they stay inside the pools and are never shown.
+        _, kwargs = _DIALECT.create_connect_args(self._require_url())  # type: ignore[no-untyped-call]
+        return dict(kwargs)
 
     def _create_engine(self) -> Engine:
         # hide_parameters: errors and logs never quote the conversation being written.

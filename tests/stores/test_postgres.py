@@ -219,3 +219,20 @@ async def test_a_statement_waits_for_a_free_connection_then_fails_clearly(
     finally:
         store.drop_tables()
         await store.aclose()
+
+
+def test_url_query_parameters_reach_the_connections_decoded(postgres_url: str) -> None:
+    """``?options=-c%20...`` (spaces and all) and other libpq parameters reach psycopg as given."""
+    tag = _prefix()
+    url = f"{postgres_url}?application_name={tag}&options=-c%20statement_timeout%3D12345"
+    store = PostgresChatStore(url, table_prefix=tag)
+    try:
+        store.append("s", [HumanMessage("hi")])
+        with store._connections.connection() as conn:
+            row = conn.execute("SHOW statement_timeout").fetchone()
+            assert row is not None and row[0] == "12345ms"
+            row = conn.execute("SHOW application_name").fetchone()
+            assert row is not None and row[0] == tag
+    finally:
+        store.drop_tables()
+        store.close()
