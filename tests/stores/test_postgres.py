@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import pytest
@@ -236,3 +237,47 @@ def test_url_query_parameters_reach_the_connections_decoded(postgres_url: str) -
     finally:
         store.drop_tables()
         store.close()
+
+
+async def test_statements_cancelled_at_random_points_leave_no_broken_connection(
+    postgres_url: str,
+) -> None:
+    """Cancel async turns mid-flight, many times: every later statement still works.
+
+    A connection whose query was in flight when its task was cancelled must not go back to the
+    pool (the next statement on it would fail with "another command is already in progress"),
+    and its slot must be freed.
+    """
+    import random
+
+    tag = _prefix()
+    store = PostgresChatStore(
+        f"{postgres_url}?application_name={tag}", table_prefix=tag, max_connections=3
+    )
+    rng = random.Random(1234)
+    try:
+        await store.aappend("s", [HumanMessage("start")])
+
+        async def turn(i: int) -> None:
+            start = await store.abegin_turn("s", lock_timeout=30, lease_seconds=0.5)
+            await store.acommit_turn(start.lease, [HumanMessage(f"q{i}")])
+
+        cancelled = 0
+        for i in range(60):
+            task = asyncio.create_task(turn(i))
+            await asyncio.sleep(rng.uniform(0, 0.004))
+            if task.cancel():
+                cancelled += 1
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert cancelled > 10  # the test did cancel turns in flight
+        for i in range(5):  # a lease left by a cancelled start expires within 0.5 s
+            start = await store.abegin_turn("s", lock_timeout=30, lease_seconds=5)
+            await store.acommit_turn(start.lease, [HumanMessage(f"after{i}")])
+        texts = [m.content for m in await store.aload("s")]
+        assert texts[0] == "start" and texts[-5:] == [f"after{i}" for i in range(5)]
+        assert len(texts) == len(set(texts))  # no turn stored twice
+        assert _backends(postgres_url, tag) <= 3
+    finally:
+        store.drop_tables()
+        await store.aclose()
