@@ -234,11 +234,13 @@ class PostgresChatStore(SQLChatStore):
                 l.message_count, l.expired, snap.seen
             FROM lease AS l, snap, durability
             UNION ALL
-            (SELECT 1, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m, snap
-             -- shipped only if the session is not at the state this object has cached
-             WHERE m.session_id = :sid AND NOT (
+            (SELECT 1, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m
+             -- shipped only if the session is not at the state this object has cached; an
+             -- uncorrelated subquery, so the plan tests it once, not once per message row
+             -- (a join with snap made generic plans walk the whole session to ship nothing)
+             WHERE m.session_id = :sid AND (SELECT NOT (
                 snap.seen IS NOT DISTINCT FROM CAST(:known_version AS bigint)
-                AND snap.newest IS NOT DISTINCT FROM CAST(:known_newest AS bigint))
+                AND snap.newest IS NOT DISTINCT FROM CAST(:known_newest AS bigint)) FROM snap)
              ORDER BY m.id DESC LIMIT CAST(:last AS bigint))
             UNION ALL
             (SELECT 2, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m
