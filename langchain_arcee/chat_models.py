@@ -652,7 +652,7 @@ class ChatArcee(BaseChatOpenAI):
         raise LookupError(msg)
 
     # ------------------------------------------------------------------ structured output
-    def with_structured_output(  # type: ignore[override]
+    def with_structured_output(
         self,
         schema: dict[str, Any] | type | None = None,
         *,
