@@ -486,9 +486,15 @@ def _json_array(encoded: list[str]) -> str:
     return json.dumps(encoded, ensure_ascii=False)
 
 
+def _has_rows(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
+    # The result's status, not ``cursor.description`` (which builds a Column per field).
+    result = cursor.pgresult
+    return result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+
+
 def _results(cursor: psycopg.Cursor[Any]) -> Any:
-    return cursor.fetchall() if cursor.description is not None else cursor.rowcount
+    return cursor.fetchall() if _has_rows(cursor) else cursor.rowcount
 
 
 async def _aresults(cursor: psycopg.AsyncCursor[Any]) -> Any:
-    return await cursor.fetchall() if cursor.description is not None else cursor.rowcount
+    return await cursor.fetchall() if _has_rows(cursor) else cursor.rowcount
