@@ -417,7 +417,9 @@ class PostgresChatStore(SQLChatStore):
 
         One statement is atomic on its own and runs in autocommit mode (no BEGIN/COMMIT);
         several run in a transaction that ``finish`` ends inside (if it raises, nothing is
-        committed). A dead pooled connection is retried once on a new one.
+        committed). A dead pooled connection is retried once on a new one. Statements are
+        prepared on a connection's first run of them (the store runs the same few over and
+        over; psycopg's default waits for the fifth, parsing and planning each time until then).
         """
         if not self._ready:
             self.setup()
@@ -427,9 +429,11 @@ class PostgresChatStore(SQLChatStore):
             try:
                 with self._connections.connection() as conn:
                     if len(statements) == 1:
-                        return finish([_results(conn.execute(*statements[0]))])
+                        return finish([_results(conn.execute(*statements[0], prepare=True))])
                     with conn.transaction():
-                        return finish([_results(conn.execute(*st)) for st in statements])
+                        return finish(
+                            [_results(conn.execute(*st, prepare=True)) for st in statements]
+                        )
             except psycopg.Error as exc:
                 error = self._failed(session_id, write, exc, conn, attempt)
                 if error is not None:
@@ -449,9 +453,14 @@ class PostgresChatStore(SQLChatStore):
             try:
                 async with self._async_connections.connection() as conn:
                     if len(statements) == 1:
-                        return finish([await _aresults(await conn.execute(*statements[0]))])
+                        return finish(
+                            [await _aresults(await conn.execute(*statements[0], prepare=True))]
+                        )
                     async with conn.transaction():
-                        results = [await _aresults(await conn.execute(*st)) for st in statements]
+                        results = [
+                            await _aresults(await conn.execute(*st, prepare=True))
+                            for st in statements
+                        ]
                         return finish(results)
             except psycopg.Error as exc:
                 error = self._failed(session_id, write, exc, conn, attempt)

@@ -326,3 +326,27 @@ def test_a_turn_start_on_a_cached_window_reads_no_message_rows(
     finally:
         store.drop_tables()
         store.close()
+
+
+def test_statements_are_prepared_on_their_first_run(postgres_url: str) -> None:
+    """A turn's statements are server-side prepared from a connection's first turn on.
+
+    psycopg prepares a query on its fifth run by default: until then the server parses and
+    plans the start's and the commit's CTEs on every run, on every pooled connection.
+    """
+    prefix = _prefix()
+    store = PostgresChatStore(postgres_url, table_prefix=prefix, max_connections=1)
+    try:
+        store.append("s", [HumanMessage("hi")])
+        start = store.begin_turn("s")
+        store.commit_turn(start.lease, [HumanMessage("again")])
+        with store._connections.connection() as conn:
+            statements = [
+                row[0]
+                for row in conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+            ]
+        assert any("WITH lease AS" in sql for sql in statements)
+        assert any("WITH old AS" in sql for sql in statements)
+    finally:
+        store.drop_tables()
+        store.close()
