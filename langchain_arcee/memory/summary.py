@@ -6,9 +6,11 @@ The model:
   :class:`SessionSummary`: its text and ``covers``, the number of stored messages it accounts
   for (positions ``0 .. covers - 1``). A leading ``SystemMessage`` (the user's own system
   prompt, position 0) is never summarized: it is always sent, so it counts as covered.
-* **What is sent** with a turn: the user's leading system prompt (if any), then the summary as a
-  clearly marked ``SystemMessage``, then the newest whole turns at positions ``>= covers`` that
-  fit the token budget, which counts the summary. Covered messages are never sent again.
+* **What is sent** with a turn: one leading ``SystemMessage``, the user's system prompt (if any)
+  followed by the clearly marked summary (chat templates that render only a leading system
+  message would drop or refuse a second one), then the newest whole turns at positions
+  ``>= covers`` that fit the token budget, which counts the summary. Covered messages are never
+  sent again.
 * **Incremental, in batches.** When the window pushes out messages the summary does not cover
   yet, one summarizer call folds them, together with up to ``batch_turns`` of the oldest whole
   turns still in the window (at most half of them), into the previous summary. The next turns
@@ -248,6 +250,24 @@ def summary_message(summary: SessionSummary) -> SystemMessage:
     return SystemMessage(content=f"{SUMMARY_HEADER}\n{summary.text}", id=SUMMARY_ID_PREFIX + digest)
 
 
+def leading_system_message(pinned: SystemMessage | None, summary: SessionSummary) -> SystemMessage:
+    """The one system message a turn with a summary starts with: the user's prompt, then it.
+
+    Many chat templates render only a leading system message: some drop a later one silently
+    (the summary would never reach the model), others refuse the request. So the summary is
+    appended to the user's own system prompt rather than sent as a second system message.
+    """
+    marked = summary_message(summary)
+    if pinned is None:
+        return marked
+    block = f"\n\n{marked.content}"
+    if isinstance(pinned.content, str):
+        content: str | list[str | dict[str, Any]] = pinned.content + block
+    else:  # content blocks: the summary as one more text block
+        content = [*pinned.content, {"type": "text", "text": block}]
+    return pinned.model_copy(update={"content": content})
+
+
 def positioned_turns(messages: Sequence[BaseMessage], start: int) -> list[StoredTurn]:
     """:func:`~langchain_arcee.memory.window.split_turns` with absolute positions."""
     turns: list[StoredTurn] = []
@@ -425,33 +445,33 @@ def _compose(
 ) -> tuple[list[BaseMessage], int]:
     """The history to send and how many of the newest ``turns`` it holds."""
     head = [pinned] if pinned is not None else []
-    marked = [summary_message(summary)] if summary is not None else []
+    lead = [leading_system_message(pinned, summary)] if summary is not None else head
     try:
         kept = fit_turns(
             turns,
-            [*head, *marked, *input_messages],
+            [*lead, *input_messages],
             count,
             budget=budget,
             max_messages=max_messages,
             pinned=pinned is not None,
         )
     except ContextWindowExceededError:
-        if not marked:
+        if summary is None:
             raise
         logger.warning(
             "Session %r: the summary does not fit the window beside the input; sent without it",
             session_id,
         )
-        marked = []
+        lead = head
         kept = fit_turns(
             turns,
-            [*head, *input_messages],
+            [*lead, *input_messages],
             count,
             budget=budget,
             max_messages=max_messages,
             pinned=pinned is not None,
         )
-    history: list[BaseMessage] = [*head, *marked]
+    history: list[BaseMessage] = list(lead)
     for turn in turns[len(turns) - kept :]:
         history.extend(turn.messages)
     return history, kept

@@ -235,10 +235,30 @@ def test_leading_system_prompt_is_pinned_first_and_never_summarized() -> None:
     policy = SummaryPolicy(recorder.runnable(), batch_turns=0)
     result = step(session, policy, prompt_tokens=len(system.text) + 1 + 3 * 42 + 40)
     assert result.history[0] is not None and result.history[0].id == "sys"
-    assert str(result.history[1].id).startswith(SUMMARY_ID_PREFIX)
+    # One leading system message: the prompt, then the summary (not a second system message).
+    lead = str(result.history[0].content)
+    assert lead.startswith("You are terse. SYSTEM-PROMPT\n\n" + SUMMARY_HEADER)
+    assert sum(isinstance(m, SystemMessage) for m in result.history) == 1
+    assert system.content == "You are terse. SYSTEM-PROMPT"  # the stored prompt is unchanged
     assert "SYSTEM-PROMPT" not in folded_ids(recorder.inputs[0])
     assert "q000" in folded_ids(recorder.inputs[0])
     assert session.summary is not None and (session.summary.covers - 1) % 2 == 0
+
+
+def test_a_system_prompt_of_content_blocks_gets_the_summary_as_one_more_block() -> None:
+    blocks: list[str | dict[str, Any]] = [{"type": "text", "text": "Be brief."}]
+    system = SystemMessage(blocks, id="sys")
+    session = SummarySession([system, *conversation(6)])
+    session.summary = SessionSummary("Bob likes tea", covers=5)
+    result = step(session, SummaryPolicy(Recorder().runnable()), prompt_tokens=10_000)
+    lead = result.history[0]
+    assert isinstance(lead, SystemMessage) and lead.id == "sys"
+    assert isinstance(lead.content, list) and lead.content[0] == blocks[0]
+    last = lead.content[-1]
+    assert isinstance(last, dict) and SUMMARY_HEADER in last["text"]
+    assert "Bob likes tea" in last["text"]
+    assert sum(isinstance(m, SystemMessage) for m in result.history) == 1
+    assert system.content == blocks  # the stored prompt is unchanged
 
 
 def test_window_start_after_system_prompt_without_summary_keeps_everything() -> None:

@@ -99,9 +99,11 @@ def test_the_calibration_estimate_is_the_count_of_what_was_sent(
     assert len(estimates) == 3
     sent_counts = [sum(map(approximate_tokens, request)) for request in model.requests[-3:]]
     assert estimates == sent_counts
-    if case == "summary":  # the summary did replace the fitted history
+    if case == "summary":  # the summary did replace the fitted history, inside the prompt
         assert all(
-            len(request) > 1 and "Summary" in request[1].content for request in model.requests
+            isinstance(request[0], SystemMessage)
+            and str(request[0].content).startswith("be brief\n\nSummary")
+            for request in model.requests
         )
 
 

@@ -93,6 +93,45 @@ async def test_an_early_fact_is_answered_through_the_summary(
     assert 1 <= summary_calls <= 12  # batched: far fewer than one per turn
 
 
+def test_the_summary_travels_inside_the_users_system_prompt(
+    backend: Backend, arcee_server: ArceeTestServer
+) -> None:
+    """One leading system message: the user's prompt, then the summary.
+
+    Chat templates that render only a leading system message drop a second one (the summary
+    would never reach the model) or refuse the request.
+    """
+    arcee_server.set_responder(responder)
+    model = ChatArcee(api_key="test", base_url=arcee_server.base_url, max_retries=0)
+    chat = RunnableWithMemory(
+        model,
+        backend.store,
+        summary=SummaryPolicy(model, batch_turns=3),
+        context_window=700,
+        reply_reserve=100,
+    )
+    session = f"sys-{uuid.uuid4().hex[:8]}"
+    config = {"configurable": {"session_id": session}}
+    prompt = "You answer briefly. PROMPT-7"
+    chat.invoke([SystemMessage(prompt), HumanMessage("Hi, my name is Bob.")], config)
+    for index in range(30):
+        chat.invoke(f"Question {index}: tell me something about the number {index}.", config)
+    assert chat.invoke("What's my name?", config).content == "You are Bob."
+
+    chats = [
+        r
+        for r in arcee_server.chat_requests
+        if not _text(r.body["messages"][-1]).startswith("Previous")
+    ]
+    sent = chats[-1].body["messages"]
+    assert [m["role"] for m in sent].count("system") == 1
+    assert sent[0]["role"] == "system"
+    assert sent[0]["content"].startswith(prompt + "\n\n" + SUMMARY_HEADER)
+    assert "my name is Bob" in sent[0]["content"]
+    stored = backend.store.load(session)
+    assert stored[0].content == prompt  # the stored prompt itself is unchanged
+
+
 async def test_a_failing_summarizer_never_fails_the_turn(
     backend: Backend, arcee_server: ArceeTestServer
 ) -> None:
