@@ -357,7 +357,8 @@ class ChatArcee(BaseChatOpenAI):
                 )
                 self.async_client = AsyncUntypedChatCompletions(self.root_async_client)
             else:
-                # One async client per event loop: httpx pools can't cross loops.
+                # One async client per event loop (httpx pools can't cross loops), on the
+                # loop's HTTP pool shared by every model.
                 proxy = self.openai_proxy
                 roots = PerEventLoop(
                     lambda: AsyncArceeOpenAI(

@@ -61,14 +61,46 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
 
 
+@functools.cache
 def http_client(*, proxy: str | None = None) -> openai.DefaultHttpxClient:
-    """A new sync HTTP client with the openai defaults, built cheaply on the shared TLS context."""
+    """The process's sync HTTP client for ``proxy``, shared by every model.
+
+    One connection pool for all models, as langchain-openai's models share theirs: a model
+    built per request reuses warm connections instead of opening (and leaking until garbage
+    collection) a pool of its own. The API key and a base URL's credentials go on each
+    request, not on the client.
+    """
     return openai.DefaultHttpxClient(verify=_tls_context(), proxy=proxy)
 
 
+_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str | None, openai.DefaultAsyncHttpxClient]
+] = weakref.WeakKeyDictionary()
+_async_clients_outside_loops: dict[str | None, openai.DefaultAsyncHttpxClient] = {}
+_async_clients_lock = threading.Lock()
+
+
 def async_http_client(*, proxy: str | None = None) -> openai.DefaultAsyncHttpxClient:
-    """A new async HTTP client (one per model, so no pool is shared across event loops)."""
-    return openai.DefaultAsyncHttpxClient(verify=_tls_context(), proxy=proxy)
+    """The running event loop's async HTTP client for ``proxy``, shared by every model.
+
+    httpx pools belong to the loop that opened them, so each loop has its own (dropped with
+    the loop); outside a running loop, one shared client.
+    """
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    with _async_clients_lock:
+        if loop is None:
+            clients = _async_clients_outside_loops
+        else:
+            clients = _async_clients.setdefault(loop, {})
+        client = clients.get(proxy)
+        if client is None:
+            client = clients[proxy] = openai.DefaultAsyncHttpxClient(
+                verify=_tls_context(), proxy=proxy
+            )
+        return client
 
 
 def arcee_error_message(status_code: int, body: object) -> str:

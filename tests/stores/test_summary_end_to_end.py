@@ -39,6 +39,19 @@ def responder(body: dict[str, Any]) -> Reply:
     return Reply(content="You are Bob." if "my name is Bob" in seen else "I don't know.")
 
 
+def summarizing_chat(backend: Backend, arcee_server: ArceeTestServer) -> RunnableWithMemory:
+    """ChatArcee over the loopback server with a summary and a window of ~10 turns."""
+    arcee_server.set_responder(responder)
+    model = ChatArcee(api_key="test", base_url=arcee_server.base_url, max_retries=0)
+    return RunnableWithMemory(
+        model,
+        backend.store,
+        summary=SummaryPolicy(model, batch_turns=3),
+        context_window=700,
+        reply_reserve=100,
+    )
+
+
 async def run(chat: RunnableWithMemory, text: str, session: str, mode: str) -> str:
     config = {"configurable": {"session_id": session}}
     if mode == "invoke":
@@ -54,15 +67,7 @@ async def run(chat: RunnableWithMemory, text: str, session: str, mode: str) -> s
 async def test_an_early_fact_is_answered_through_the_summary(
     backend: Backend, arcee_server: ArceeTestServer, mode: str
 ) -> None:
-    arcee_server.set_responder(responder)
-    model = ChatArcee(api_key="test", base_url=arcee_server.base_url, max_retries=0)
-    chat = RunnableWithMemory(
-        model,
-        backend.store,
-        summary=SummaryPolicy(model, batch_turns=3),
-        context_window=700,
-        reply_reserve=100,
-    )
+    chat = summarizing_chat(backend, arcee_server)
     session = f"sum-{uuid.uuid4().hex[:8]}"
     await run(chat, "Hi, my name is Bob.", session, mode)
     for index in range(30):
@@ -101,15 +106,7 @@ def test_the_summary_travels_inside_the_users_system_prompt(
     Chat templates that render only a leading system message drop a second one (the summary
     would never reach the model) or refuse the request.
     """
-    arcee_server.set_responder(responder)
-    model = ChatArcee(api_key="test", base_url=arcee_server.base_url, max_retries=0)
-    chat = RunnableWithMemory(
-        model,
-        backend.store,
-        summary=SummaryPolicy(model, batch_turns=3),
-        context_window=700,
-        reply_reserve=100,
-    )
+    chat = summarizing_chat(backend, arcee_server)
     session = f"sys-{uuid.uuid4().hex[:8]}"
     config = {"configurable": {"session_id": session}}
     prompt = "You answer briefly. PROMPT-7"

@@ -481,6 +481,40 @@ def test_one_model_across_event_loops(model: ChatArcee) -> None:
     assert "third loop" in third
 
 
+def test_models_built_per_request_share_warm_connections_and_keep_their_own_keys(
+    arcee_server: ArceeTestServer,
+) -> None:
+    """A server that builds a model per request reuses one HTTP pool, sync and per event loop.
+
+    Each model used to open a pool of its own (a new connection, and sockets left for the
+    garbage collector). Sharing the pool must not share credentials: each request carries its
+    own model's key.
+    """
+    import asyncio
+
+    def per_request(key: str) -> ChatArcee:
+        return ChatArcee(api_key=key, base_url=arcee_server.base_url, max_retries=0)
+
+    per_request("sk-first-key").invoke("one")
+    per_request("sk-second-key").invoke("two")
+
+    async def two_models() -> None:
+        await per_request("sk-third-key").ainvoke("three")
+        await per_request("sk-fourth-key").ainvoke("four")
+
+    asyncio.run(two_models())
+    asyncio.run(two_models())  # a new loop: a new pool, shared again within it
+    sent = arcee_server.chat_requests
+    assert [r.headers["authorization"] for r in sent] == [
+        f"Bearer sk-{name}-key"
+        for name in ("first", "second", "third", "fourth", "third", "fourth")
+    ]
+    ports = [r.peer_port for r in sent]
+    assert ports[0] == ports[1]  # the second model's request went over the first's connection
+    assert ports[2] == ports[3] and ports[4] == ports[5]  # likewise within each event loop
+    assert ports[3] != ports[4]  # a loop's pool is its own
+
+
 def test_structured_output_json_schema_is_opt_in(
     model: ChatArcee, arcee_server: ArceeTestServer
 ) -> None:
