@@ -17,7 +17,6 @@ import os
 import re
 import ssl
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -73,11 +72,21 @@ def http_client(*, proxy: str | None = None) -> openai.DefaultHttpxClient:
     return openai.DefaultHttpxClient(verify=_tls_context(), proxy=proxy)
 
 
-_async_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[str | None, openai.DefaultAsyncHttpxClient]
-] = weakref.WeakKeyDictionary()
-_async_clients_outside_loops: dict[str | None, openai.DefaultAsyncHttpxClient] = {}
+_AsyncClients = dict[str | None, openai.DefaultAsyncHttpxClient]
+_async_clients: dict[asyncio.AbstractEventLoop, _AsyncClients] = {}
+_async_clients_outside_loops: _AsyncClients = {}
 _async_clients_lock = threading.Lock()
+
+
+def forget_closed_loops(by_loop: dict[asyncio.AbstractEventLoop, Any]) -> None:
+    """Drop the entries of event loops that have closed (their pools can't be used again).
+
+    A plain dict, purged when a new loop arrives, rather than a ``WeakKeyDictionary``: a pooled
+    connection references its loop through its transport, so a weak key would never die and
+    every ``asyncio.run()`` would leave its loop and pool behind.
+    """
+    for loop in [loop for loop in by_loop if loop.is_closed()]:
+        del by_loop[loop]
 
 
 def async_http_client(*, proxy: str | None = None) -> openai.DefaultAsyncHttpxClient:
@@ -93,8 +102,11 @@ def async_http_client(*, proxy: str | None = None) -> openai.DefaultAsyncHttpxCl
     with _async_clients_lock:
         if loop is None:
             clients = _async_clients_outside_loops
+        elif loop in _async_clients:
+            clients = _async_clients[loop]
         else:
-            clients = _async_clients.setdefault(loop, {})
+            forget_closed_loops(_async_clients)
+            clients = _async_clients[loop] = {}
         client = clients.get(proxy)
         if client is None:
             client = clients[proxy] = openai.DefaultAsyncHttpxClient(
@@ -418,16 +430,14 @@ class PerEventLoop(Generic[_T]):
 
     httpx connection pools belong to the event loop that opened them, so one async client
     reused across ``asyncio.run()`` calls fails with "Event loop is closed". This proxy builds
-    one instance per loop (dropped with its loop) and forwards attribute access to the
-    instance of the loop that is running, so ``model.async_client.create(...)`` works in any
-    loop. Outside a running loop it forwards to one shared instance.
+    one instance per loop (dropped once the loop has closed) and forwards attribute access to
+    the instance of the loop that is running, so ``model.async_client.create(...)`` works in
+    any loop. Outside a running loop it forwards to one shared instance.
     """
 
     def __init__(self, factory: Callable[[], _T]) -> None:
         self._factory = factory
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _T] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._by_loop: dict[asyncio.AbstractEventLoop, _T] = {}
         self._outside_loop: _T | None = None
         self._lock = threading.Lock()
 
@@ -444,6 +454,7 @@ class PerEventLoop(Generic[_T]):
                 return self._outside_loop
             instance = self._by_loop.get(loop)
             if instance is None:
+                forget_closed_loops(self._by_loop)
                 instance = self._by_loop[loop] = self._factory()
             return instance
 

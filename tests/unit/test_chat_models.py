@@ -515,6 +515,34 @@ def test_models_built_per_request_share_warm_connections_and_keep_their_own_keys
     assert ports[3] != ports[4]  # a loop's pool is its own
 
 
+def test_successive_event_loops_leave_no_loop_or_pool_behind(
+    arcee_server: ArceeTestServer,
+) -> None:
+    """Each ``asyncio.run()`` gets its own pool; once that loop has closed, nothing keeps it.
+
+    A pooled connection references its loop through its transport, so pools kept in a
+    ``WeakKeyDictionary`` keyed by the loop kept every loop (and its sockets) alive.
+    """
+    import asyncio
+    import gc
+    import warnings
+
+    def live_loops() -> int:
+        gc.collect()
+        return sum(isinstance(o, asyncio.AbstractEventLoop) for o in gc.get_objects())
+
+    before = live_loops()
+    kept = ChatArcee(api_key=KEY, base_url=arcee_server.base_url, max_retries=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # sockets of closed loops, collected
+        for index in range(12):
+            fresh = ChatArcee(api_key=KEY, base_url=arcee_server.base_url, max_retries=0)
+            asyncio.run(fresh.ainvoke(f"fresh {index}"))
+            asyncio.run(kept.ainvoke(f"kept {index}"))  # one model across the loops
+        del fresh
+        assert live_loops() - before <= 1  # at most the last loop, until a new one arrives
+
+
 def test_structured_output_json_schema_is_opt_in(
     model: ChatArcee, arcee_server: ArceeTestServer
 ) -> None:
