@@ -30,6 +30,7 @@ from openai._types import NOT_GIVEN, Body, Headers, NotGiven, Query
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from langchain_arcee.event_loops import PerLoop
 from langchain_arcee.redaction import split_userinfo
 
 _CHAT_COMPLETIONS_PATH = "/chat/completions"
@@ -73,20 +74,9 @@ def http_client(*, proxy: str | None = None) -> openai.DefaultHttpxClient:
 
 
 _AsyncClients = dict[str | None, openai.DefaultAsyncHttpxClient]
-_async_clients: dict[asyncio.AbstractEventLoop, _AsyncClients] = {}
+_async_clients: PerLoop[_AsyncClients] = PerLoop()
 _async_clients_outside_loops: _AsyncClients = {}
 _async_clients_lock = threading.Lock()
-
-
-def forget_closed_loops(by_loop: dict[asyncio.AbstractEventLoop, Any]) -> None:
-    """Drop the entries of event loops that have closed (their pools can't be used again).
-
-    A plain dict, purged when a new loop arrives, rather than a ``WeakKeyDictionary``: a pooled
-    connection references its loop through its transport, so a weak key would never die and
-    every ``asyncio.run()`` would leave its loop and pool behind.
-    """
-    for loop in [loop for loop in by_loop if loop.is_closed()]:
-        del by_loop[loop]
 
 
 def async_http_client(*, proxy: str | None = None) -> openai.DefaultAsyncHttpxClient:
@@ -102,11 +92,9 @@ def async_http_client(*, proxy: str | None = None) -> openai.DefaultAsyncHttpxCl
     with _async_clients_lock:
         if loop is None:
             clients = _async_clients_outside_loops
-        elif loop in _async_clients:
-            clients = _async_clients[loop]
         else:
-            forget_closed_loops(_async_clients)
-            clients = _async_clients[loop] = {}
+            known = _async_clients.get(loop)
+            clients = known if known is not None else _async_clients.add(loop, {})
         client = clients.get(proxy)
         if client is None:
             client = clients[proxy] = openai.DefaultAsyncHttpxClient(
@@ -437,7 +425,7 @@ class PerEventLoop(Generic[_T]):
 
     def __init__(self, factory: Callable[[], _T]) -> None:
         self._factory = factory
-        self._by_loop: dict[asyncio.AbstractEventLoop, _T] = {}
+        self._by_loop: PerLoop[_T] = PerLoop()
         self._outside_loop: _T | None = None
         self._lock = threading.Lock()
 
@@ -454,8 +442,7 @@ class PerEventLoop(Generic[_T]):
                 return self._outside_loop
             instance = self._by_loop.get(loop)
             if instance is None:
-                forget_closed_loops(self._by_loop)
-                instance = self._by_loop[loop] = self._factory()
+                instance = self._by_loop.add(loop, self._factory())
             return instance
 
     def __getattr__(self, name: str) -> Any:

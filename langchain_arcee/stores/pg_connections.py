@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import sys
 import threading
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +28,8 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
+
+from langchain_arcee.event_loops import PerLoop
 
 _C = TypeVar("_C", psycopg.Connection[Any], psycopg.AsyncConnection[Any])
 
@@ -118,16 +119,15 @@ class OwnLoopPools:
     ) -> None:
         self._connect_args = connect_args
         self._max_connections = max_connections
-        self._loops: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop,
-            tuple[_Idle[psycopg.AsyncConnection[Any]], asyncio.Semaphore],
-        ] = weakref.WeakKeyDictionary()
+        self._loops: PerLoop[tuple[_Idle[psycopg.AsyncConnection[Any]], asyncio.Semaphore]] = (
+            PerLoop()
+        )
 
     def _of_loop(self) -> tuple[_Idle[psycopg.AsyncConnection[Any]], asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         pool = self._loops.get(loop)
         if pool is None:
-            pool = self._loops[loop] = (_Idle(), asyncio.Semaphore(self._max_connections))
+            pool = self._loops.add(loop, (_Idle(), asyncio.Semaphore(self._max_connections)))
         return pool
 
     @contextlib.asynccontextmanager

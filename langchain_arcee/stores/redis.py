@@ -38,7 +38,6 @@ import hashlib
 import re
 import threading
 import warnings
-import weakref
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -46,6 +45,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from langchain_core.messages import BaseMessage
 
+from langchain_arcee.event_loops import PerLoop
 from langchain_arcee.extras import missing_extra
 from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import (
@@ -307,9 +307,7 @@ class RedisChatStore(ChatStore):
         self.schema_key = f"{key_prefix}{SCHEMA_VERSION_KEY}".encode()
         self._client = client
         self._injected_async_client = async_client
-        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._loop_clients: PerLoop[aredis.Redis] = PerLoop()
         self._owns_client = client is None
         self._lock = threading.Lock()
         self._ready = False
@@ -352,7 +350,7 @@ class RedisChatStore(ChatStore):
             pool = aredis.BlockingConnectionPool.from_url(
                 str(self._url), max_connections=self.max_connections, timeout=self.connect_timeout
             )
-            client = self._loop_clients[loop] = aredis.Redis.from_pool(pool)
+            client = self._loop_clients.add(loop, aredis.Redis.from_pool(pool))
         return client
 
     def _key(self, kind: bytes, session_id: str) -> bytes:
@@ -806,7 +804,7 @@ class RedisChatStore(ChatStore):
 
     async def aclose(self) -> None:
         """Close the clients this store created (injected clients are left open)."""
-        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        client = self._loop_clients.pop(asyncio.get_running_loop())
         if client is not None:
             await client.aclose()
         self.close()

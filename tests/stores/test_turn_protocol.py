@@ -121,6 +121,34 @@ def test_one_store_serves_successive_event_loops(backend: Backend) -> None:
     assert asyncio.run(turn("three")) == ["one", "two", "three"]
 
 
+def test_successive_event_loops_leave_no_loop_behind(backend: Backend) -> None:
+    """A long-lived store used from many ``asyncio.run()`` calls keeps no closed loop alive.
+
+    Per-loop clients kept in a ``WeakKeyDictionary`` never let their loop go: a pooled
+    connection's transport (or a semaphore a task once waited on) references it.
+    """
+    import gc
+    import warnings
+
+    store, session = backend.store, sid()
+
+    def live_loops() -> int:
+        gc.collect()
+        return sum(isinstance(o, asyncio.AbstractEventLoop) for o in gc.get_objects())
+
+    async def turn(text: str) -> None:
+        start = await store.abegin_turn(session, lock_timeout=1)
+        await store.acommit_turn(start.lease, [HumanMessage(text)])
+
+    before = live_loops()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # connections of closed loops
+        for index in range(10):
+            asyncio.run(turn(f"turn {index}"))
+        assert live_loops() - before <= 1  # at most the last loop, until a new one arrives
+    assert store.count(session) == 10
+
+
 async def test_loaded_messages_are_copies(backend: Backend, mode: str) -> None:
     store, session = backend.store, sid()
     store.append(session, [AIMessage("stored", additional_kwargs={"k": "v"})])
