@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from langchain_arcee.stores import StoreError
 from langchain_arcee.stores.postgres import PostgresChatStore, psycopg_url
+from tests.event_loops import live_event_loops
 
 pytestmark = pytest.mark.postgres
 
@@ -358,12 +359,7 @@ def test_contended_pools_of_closed_loops_are_let_go(postgres_url: str) -> None:
     The slot semaphore of a loop's pool binds that loop once a task waits on it; pools kept in
     a ``WeakKeyDictionary`` keyed by the loop then kept every such loop for good.
     """
-    import gc
     import warnings
-
-    def live_loops() -> int:
-        gc.collect()
-        return sum(isinstance(o, asyncio.AbstractEventLoop) for o in gc.get_objects())
 
     store = PostgresChatStore(postgres_url, table_prefix=_prefix(), max_connections=1)
     try:
@@ -371,12 +367,12 @@ def test_contended_pools_of_closed_loops_are_let_go(postgres_url: str) -> None:
         async def contended() -> None:  # four statements, one connection: three wait
             await asyncio.gather(*(store.aappend(f"s{i}", [HumanMessage("x")]) for i in range(4)))
 
-        before = live_loops()
+        before = live_event_loops()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)  # connections of closed loops
             for _ in range(8):
                 asyncio.run(contended())
-            assert live_loops() - before <= 1  # at most the last loop, until a new one arrives
+            assert live_event_loops() - before <= 1  # the last loop, until a new one arrives
         assert [store.count(f"s{i}") for i in range(4)] == [8, 8, 8, 8]
     finally:
         store.drop_tables()

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_arcee.stores import ConcurrentTurnError, SessionBusyError
 from langchain_arcee.stores.base import ChatStore, SessionSummary
+from tests.event_loops import live_event_loops
 from tests.stores.conftest import Backend
 
 
@@ -127,25 +128,20 @@ def test_successive_event_loops_leave_no_loop_behind(backend: Backend) -> None:
     Per-loop clients kept in a ``WeakKeyDictionary`` never let their loop go: a pooled
     connection's transport (or a semaphore a task once waited on) references it.
     """
-    import gc
     import warnings
 
     store, session = backend.store, sid()
-
-    def live_loops() -> int:
-        gc.collect()
-        return sum(isinstance(o, asyncio.AbstractEventLoop) for o in gc.get_objects())
 
     async def turn(text: str) -> None:
         start = await store.abegin_turn(session, lock_timeout=1)
         await store.acommit_turn(start.lease, [HumanMessage(text)])
 
-    before = live_loops()
+    before = live_event_loops()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)  # connections of closed loops
         for index in range(10):
             asyncio.run(turn(f"turn {index}"))
-        assert live_loops() - before <= 1  # at most the last loop, until a new one arrives
+        assert live_event_loops() - before <= 1  # at most the last loop, until a new one arrives
     assert store.count(session) == 10
 
 

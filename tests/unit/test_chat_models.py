@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from langchain_arcee import ChatArcee, list_models
 from langchain_arcee.catalog import DEFAULT_BASE_URL, DEFAULT_CONTEXT_WINDOW
 from tests.arcee_server import ArceeTestServer, Reply
+from tests.event_loops import live_event_loops
 
 KEY = "sk-arcee-test-0123456789"
 
@@ -524,14 +525,9 @@ def test_successive_event_loops_leave_no_loop_or_pool_behind(
     ``WeakKeyDictionary`` keyed by the loop kept every loop (and its sockets) alive.
     """
     import asyncio
-    import gc
     import warnings
 
-    def live_loops() -> int:
-        gc.collect()
-        return sum(isinstance(o, asyncio.AbstractEventLoop) for o in gc.get_objects())
-
-    before = live_loops()
+    before = live_event_loops()
     kept = ChatArcee(api_key=KEY, base_url=arcee_server.base_url, max_retries=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)  # sockets of closed loops, collected
@@ -540,7 +536,7 @@ def test_successive_event_loops_leave_no_loop_or_pool_behind(
             asyncio.run(fresh.ainvoke(f"fresh {index}"))
             asyncio.run(kept.ainvoke(f"kept {index}"))  # one model across the loops
         del fresh
-        assert live_loops() - before <= 1  # at most the last loop, until a new one arrives
+        assert live_event_loops() - before <= 1  # at most the last loop, until a new one arrives
 
 
 def test_structured_output_json_schema_is_opt_in(
