@@ -61,16 +61,29 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
 
 
-@functools.cache
+_sync_clients: dict[tuple[int, str | None], openai.DefaultHttpxClient] = {}
+_sync_clients_lock = threading.Lock()
+
+
 def http_client(*, proxy: str | None = None) -> openai.DefaultHttpxClient:
     """The process's sync HTTP client for ``proxy``, shared by every model.
 
     One connection pool for all models, as langchain-openai's models share theirs: a model
     built per request reuses warm connections instead of opening (and leaking until garbage
     collection) a pool of its own. The API key and a base URL's credentials go on each
-    request, not on the client.
+    request, not on the client. Keyed by process id too: a forked child (a pre-forking
+    server's worker) must not write to connections its parent opened.
     """
-    return openai.DefaultHttpxClient(verify=_tls_context(), proxy=proxy)
+    key = (os.getpid(), proxy)
+    client = _sync_clients.get(key)
+    if client is None:
+        with _sync_clients_lock:
+            client = _sync_clients.get(key)
+            if client is None:
+                client = _sync_clients[key] = openai.DefaultHttpxClient(
+                    verify=_tls_context(), proxy=proxy
+                )
+    return client
 
 
 _AsyncClients = dict[str | None, openai.DefaultAsyncHttpxClient]

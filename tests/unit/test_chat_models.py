@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from typing import Any
 
 import openai
 import pytest
@@ -514,6 +516,35 @@ def test_models_built_per_request_share_warm_connections_and_keep_their_own_keys
     assert ports[0] == ports[1]  # the second model's request went over the first's connection
     assert ports[2] == ports[3] and ports[4] == ports[5]  # likewise within each event loop
     assert ports[3] != ports[4]  # a loop's pool is its own
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_opens_its_own_connections(arcee_server: ArceeTestServer) -> None:
+    """A pre-forking server's worker must not write to a connection its parent opened.
+
+    The shared HTTP pool is per process: a child forked after the parent's first request
+    builds its own instead of inheriting the parent's kept-alive socket.
+    """
+    import multiprocessing
+
+    def model() -> ChatArcee:
+        return ChatArcee(api_key=KEY, base_url=arcee_server.base_url, max_retries=0)
+
+    model().invoke("parent, before the fork")
+
+    def child(done: Any) -> None:
+        done.send(str(model().invoke("child").content))
+
+    receiving, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
+    worker = multiprocessing.get_context("fork").Process(target=child, args=(sending,))
+    worker.start()
+    assert "child" in receiving.recv()
+    worker.join(timeout=30)
+    assert worker.exitcode == 0
+    model().invoke("parent, after the fork")
+    ports = {r.body["messages"][-1]["content"]: r.peer_port for r in arcee_server.chat_requests}
+    assert ports["child"] != ports["parent, before the fork"]  # the child's own connection
+    assert ports["parent, after the fork"] == ports["parent, before the fork"]  # intact
 
 
 def test_successive_event_loops_leave_no_loop_or_pool_behind(
