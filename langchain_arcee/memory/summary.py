@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -250,13 +251,35 @@ def summary_message(summary: SessionSummary) -> SystemMessage:
     return SystemMessage(content=f"{SUMMARY_HEADER}\n{summary.text}", id=SUMMARY_ID_PREFIX + digest)
 
 
-def leading_system_message(pinned: SystemMessage | None, summary: SessionSummary) -> SystemMessage:
-    """The one system message a turn with a summary starts with: the user's prompt, then it.
+class _LeadingMessages:
+    """The leading system messages built lately, reused while their prompt and summary last.
 
-    Many chat templates render only a leading system message: some drop a later one silently
-    (the summary would never reach the model), others refuse the request. So the summary is
-    appended to the user's own system prompt rather than sent as a second system message.
+    The adapter's token counts are cached per message *object*: a lead built afresh each turn
+    would be counted again and held by that cache once per turn (prompt and summary both, up
+    to its bound). Keyed by the prompt object (held, so its ``id`` can't be reused while
+    cached) and the summary; bounded, oldest dropped first.
     """
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._max_entries = max_entries
+        self._built: dict[tuple[int, SessionSummary], tuple[SystemMessage | None, SystemMessage]]
+        self._built = {}
+        self._lock = threading.Lock()
+
+    def get(self, pinned: SystemMessage | None, summary: SessionSummary) -> SystemMessage:
+        key = (id(pinned), summary)
+        entry = self._built.get(key)
+        if entry is not None and entry[0] is pinned:
+            return entry[1]
+        lead = _build_leading_message(pinned, summary)
+        with self._lock:
+            while len(self._built) >= self._max_entries:
+                del self._built[next(iter(self._built))]
+            self._built[key] = (pinned, lead)
+        return lead
+
+
+def _build_leading_message(pinned: SystemMessage | None, summary: SessionSummary) -> SystemMessage:
     marked = summary_message(summary)
     if pinned is None:
         return marked
@@ -266,6 +289,20 @@ def leading_system_message(pinned: SystemMessage | None, summary: SessionSummary
     else:  # content blocks: the summary as one more text block
         content = [*pinned.content, {"type": "text", "text": block}]
     return pinned.model_copy(update={"content": content})
+
+
+_leading_messages = _LeadingMessages()
+
+
+def leading_system_message(pinned: SystemMessage | None, summary: SessionSummary) -> SystemMessage:
+    """The one system message a turn with a summary starts with: the user's prompt, then it.
+
+    Many chat templates render only a leading system message: some drop a later one silently
+    (the summary would never reach the model), others refuse the request. So the summary is
+    appended to the user's own system prompt rather than sent as a second system message.
+    The same prompt object and summary give the same message object, turn after turn.
+    """
+    return _leading_messages.get(pinned, summary)
 
 
 def positioned_turns(messages: Sequence[BaseMessage], start: int) -> list[StoredTurn]:

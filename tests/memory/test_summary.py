@@ -35,6 +35,7 @@ from langchain_arcee.memory.summary import (
     SummaryPolicy,
     SummaryStep,
     arun_summary_plan,
+    leading_system_message,
     plan_summary,
     positioned_turns,
     render_turn,
@@ -259,6 +260,18 @@ def test_a_system_prompt_of_content_blocks_gets_the_summary_as_one_more_block() 
     assert "Bob likes tea" in last["text"]
     assert sum(isinstance(m, SystemMessage) for m in result.history) == 1
     assert system.content == blocks  # the stored prompt is unchanged
+
+
+def test_the_same_prompt_and_summary_give_the_same_leading_message_object() -> None:
+    """Token counts are cached per message object: a lead rebuilt each turn would be counted
+    (and held by that cache) once per turn."""
+    system = SystemMessage("Be brief.", id="sys")
+    summary = SessionSummary("Bob likes tea", covers=5)
+    first = leading_system_message(system, summary)
+    assert leading_system_message(system, summary) is first
+    assert leading_system_message(system, SessionSummary("Bob likes tea", covers=7)) is not first
+    assert leading_system_message(SystemMessage("Be brief.", id="sys"), summary) is not first
+    assert leading_system_message(None, summary) is leading_system_message(None, summary)
 
 
 def test_window_start_after_system_prompt_without_summary_keeps_everything() -> None:

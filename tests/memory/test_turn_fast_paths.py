@@ -25,7 +25,8 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_arcee.memory import RunnableWithMemory
 from langchain_arcee.memory.tokens import approximate_tokens
-from langchain_arcee.stores import InMemoryChatStore
+from langchain_arcee.stores import InMemoryChatStore, SQLiteChatStore
+from langchain_arcee.stores.base import SessionSummary
 from tests.memory.conftest import cfg
 from tests.memory.fakes import ScriptedChatModel, ai
 
@@ -105,6 +106,27 @@ def test_the_calibration_estimate_is_the_count_of_what_was_sent(
             and str(request[0].content).startswith("be brief\n\nSummary")
             for request in model.requests
         )
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_turns_under_one_summary_send_the_same_leading_message_object(
+    kind: str, tmp_path: Any
+) -> None:
+    """The prompt-plus-summary message is built once while both last, not once per turn.
+
+    Token counts are cached per message object; a lead rebuilt every turn would be counted
+    again, and held by that cache, on every turn.
+    """
+    model = ScriptedChatModel(replies=[f"answer {i}" for i in range(4)])
+    store = InMemoryChatStore() if kind == "memory" else SQLiteChatStore(tmp_path / "s.db")
+    store.append("s1", history_with_reasoning())  # a system prompt, then two turns
+    assert store.save_summary("s1", SessionSummary("the gist", covers=3), expected_covers=None)
+    chat = RunnableWithMemory(model, store, context_window=100_000, summary=ScriptedChatModel())
+    for question in ("q1", "q2", "q3"):
+        chat.invoke(question, config=cfg())
+    leads = [request[0] for request in model.requests]
+    assert str(leads[0].content).startswith("be brief\n\nSummary")
+    assert leads[0] is leads[1] is leads[2]
 
 
 def test_a_tool_call_appearing_in_a_held_message_is_seen_next_turn(
