@@ -40,10 +40,10 @@ async drivers, as :func:`~langchain_arcee.memory.window.plan_window` is driven b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -58,6 +58,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from langchain_arcee.memory.tokens import IdentityCache
 from langchain_arcee.memory.window import (
     ContextWindowExceededError,
     TokenCounter,
@@ -245,45 +246,15 @@ class SummaryIO(Protocol):
 
 
 # ---- pure parts ----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1024)  # one object per summary: see leading_system_message
 def summary_message(summary: SessionSummary) -> SystemMessage:
     """The message that carries ``summary`` to the model (clearly marked, stable id)."""
     digest = hashlib.sha256(f"{summary.covers}:{summary.text}".encode()).hexdigest()[:24]
     return SystemMessage(content=f"{SUMMARY_HEADER}\n{summary.text}", id=SUMMARY_ID_PREFIX + digest)
 
 
-class _LeadingMessages:
-    """The leading system messages built lately, reused while their prompt and summary last.
-
-    The adapter's token counts are cached per message *object*: a lead built afresh each turn
-    would be counted again and held by that cache once per turn (prompt and summary both, up
-    to its bound). Keyed by the prompt object (held, so its ``id`` can't be reused while
-    cached) and the summary; bounded, oldest dropped first.
-    """
-
-    def __init__(self, max_entries: int = 1024) -> None:
-        self._max_entries = max_entries
-        self._built: dict[tuple[int, SessionSummary], tuple[SystemMessage | None, SystemMessage]]
-        self._built = {}
-        self._lock = threading.Lock()
-
-    def get(self, pinned: SystemMessage | None, summary: SessionSummary) -> SystemMessage:
-        key = (id(pinned), summary)
-        entry = self._built.get(key)
-        if entry is not None and entry[0] is pinned:
-            return entry[1]
-        lead = _build_leading_message(pinned, summary)
-        with self._lock:
-            while len(self._built) >= self._max_entries:
-                del self._built[next(iter(self._built))]
-            self._built[key] = (pinned, lead)
-        return lead
-
-
-def _build_leading_message(pinned: SystemMessage | None, summary: SessionSummary) -> SystemMessage:
-    marked = summary_message(summary)
-    if pinned is None:
-        return marked
-    block = f"\n\n{marked.content}"
+def _with_summary(pinned: SystemMessage, summary: SessionSummary) -> SystemMessage:
+    block = f"\n\n{summary_message(summary).content}"
     if isinstance(pinned.content, str):
         content: str | list[str | dict[str, Any]] = pinned.content + block
     else:  # content blocks: the summary as one more text block
@@ -291,7 +262,12 @@ def _build_leading_message(pinned: SystemMessage | None, summary: SessionSummary
     return pinned.model_copy(update={"content": content})
 
 
-_leading_messages = _LeadingMessages()
+# Per system prompt object, the leads built with its summaries (a prompt sees a new summary
+# every few turns; the few kept are dropped together when they pile up).
+_leads_by_prompt: IdentityCache[dict[SessionSummary, SystemMessage]] = IdentityCache(
+    lambda _prompt: {}, max_entries=1024
+)
+_MAX_SUMMARIES_PER_PROMPT = 4
 
 
 def leading_system_message(pinned: SystemMessage | None, summary: SessionSummary) -> SystemMessage:
@@ -300,9 +276,19 @@ def leading_system_message(pinned: SystemMessage | None, summary: SessionSummary
     Many chat templates render only a leading system message: some drop a later one silently
     (the summary would never reach the model), others refuse the request. So the summary is
     appended to the user's own system prompt rather than sent as a second system message.
-    The same prompt object and summary give the same message object, turn after turn.
+    The same prompt object and summary give the same message object, turn after turn: the
+    adapter caches token counts per message object, and a lead rebuilt every turn would be
+    counted, and held by that cache, once per turn.
     """
-    return _leading_messages.get(pinned, summary)
+    if pinned is None:
+        return summary_message(summary)
+    leads = _leads_by_prompt(pinned)
+    lead = leads.get(summary)
+    if lead is None:
+        if len(leads) >= _MAX_SUMMARIES_PER_PROMPT:
+            leads.clear()
+        lead = leads[summary] = _with_summary(pinned, summary)
+    return lead
 
 
 def positioned_turns(messages: Sequence[BaseMessage], start: int) -> list[StoredTurn]:
