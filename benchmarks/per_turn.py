@@ -7,14 +7,17 @@ it reads the window, calls the server and appends the question and the reply (th
 by two messages a turn; the window sent stays ``--stored`` messages). Candidates:
 
 * ``raw``: the floor, the same-sized request body (the window plus the question) posted with the
-  openai client (``client.post``): JSON encoding plus the round trip;
+  openai client (``client.post``): JSON encoding (the SDK's, stdlib ``json``) plus the round trip;
+* ``raw_orjson``: the tighter floor, the same body encoded by orjson (as ``ChatArcee`` encodes
+  it) and posted as bytes (``client.post(content=...)``);
 * ``model``: ``ChatArcee.invoke`` on that same list of messages, no store;
 * ``memory``, ``sqlite``, ``postgres``, ``redis``: the adapter over each store (unique
   prefixes, dropped afterwards; a store whose server is unreachable is skipped and said so).
 
 Candidates are measured in interleaved rounds; per candidate the median of each round, then the
-median over rounds is printed with the spread (min-max) of its ratio to raw. Target: every store
-within 1.5x of a raw post.
+median over rounds is printed with the spread (min-max) of its ratio to raw, and to raw_orjson.
+Target: every store within 1.5x of a raw post. Against raw_orjson the ratio shows what the adapter
+costs beyond the cheapest way to send the same bytes.
 
 Run from the repo root: ``python -m benchmarks.per_turn`` (``--quick`` for a smoke run).
 """
@@ -28,6 +31,7 @@ import statistics
 from collections.abc import Callable
 
 import openai
+import orjson
 from langchain_core.messages import HumanMessage
 from openai.types.chat import ChatCompletion
 
@@ -73,6 +77,9 @@ def main() -> None:
         body = model._get_request_payload(window)
         candidates: dict[str, Callable[[], object]] = {
             "raw": lambda: client.post("/chat/completions", body=body, cast_to=ChatCompletion),
+            "raw_orjson": lambda: client.post(
+                "/chat/completions", content=orjson.dumps(body), cast_to=ChatCompletion
+            ),
             "model": lambda: model.invoke(window),
         }
         for name in stores:
@@ -96,22 +103,26 @@ def report(samples: dict[str, list[float]], args: argparse.Namespace) -> None:
         f"\nOne turn at {args.stored} stored messages ({args.rounds} rounds x {args.repeat} turns, "
         f"collector {args.gc}; medians, ratio spread [min-max] over rounds)"
     )
-    print(f"{'candidate':>9} {'ms/turn':>9} {'ratio to raw':>22}")
-    raw = samples["raw"]
+    floors = ("raw", "raw_orjson")
+    print(f"{'candidate':>10} {'ms/turn':>9} {'ratio to raw':>22} {'to raw_orjson':>22}")
     for name, values in samples.items():
-        ratios = [v / r for v, r in zip(values, raw, strict=True)]
-        print(
-            f"{name:>9} {statistics.median(values):>9.2f} "
-            f"{statistics.median(ratios):>8.2f}x {spread(ratios):>12}"
-        )
+        cells = []
+        for floor in floors:
+            ratios = [v / r for v, r in zip(values, samples[floor], strict=True)]
+            cells.append(f"{statistics.median(ratios):>8.2f}x {spread(ratios):>12}")
+        print(f"{name:>10} {statistics.median(values):>9.2f} {cells[0]} {cells[1]}")
     print()
     for name in samples:
-        if name in ("raw", "model"):
+        if name in (*floors, "model"):
             continue
-        ratio = statistics.median(v / r for v, r in zip(samples[name], raw, strict=True))
+        ratio, tight = (
+            statistics.median(v / r for v, r in zip(samples[name], samples[floor], strict=True))
+            for floor in floors
+        )
         print(
             f"at {args.stored} messages: {name}/raw = {ratio:.2f}x "
-            f"(target <= {TARGET}x: {'PASS' if ratio <= TARGET else 'FAIL'})"
+            f"(target <= {TARGET}x: {'PASS' if ratio <= TARGET else 'FAIL'}); "
+            f"{name}/raw_orjson = {tight:.2f}x"
         )
 
 

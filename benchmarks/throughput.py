@@ -10,7 +10,10 @@ Candidates, measured in one run:
 
 * ``raw``: raw posts of the same bodies: each session keeps its own list of wire messages (the
   same history the adapter sends) and posts it with the async openai client (``client.post``),
-  appending the question and the reply it gets back: JSON encoding plus the round trip;
+  appending the question and the reply it gets back: JSON encoding (the SDK's, stdlib ``json``)
+  plus the round trip;
+* ``raw_orjson``: the same, each body encoded by orjson (as ``ChatArcee`` encodes it) and posted
+  as bytes: the tighter floor;
 * ``model``: ``ChatArcee.ainvoke`` on a list of messages the session keeps itself (no store):
   what the model alone adds to a raw post;
 * ``memory``, ``sqlite``, ``postgres``, ``redis``: ``ChatArcee.with_memory(store).ainvoke`` over
@@ -19,8 +22,9 @@ Candidates, measured in one run:
 
 Printed per candidate and N: turns/s, client CPU per turn (``time.process_time`` of this process,
 so it includes the database drivers' client side), the loopback server's CPU in cores (to show it
-was not the bottleneck), the ratio of turns/s to raw posts, and "lost": after the run each
-session must hold exactly ``stored + 2 x turns`` messages (for raw/model: every reply received).
+was not the bottleneck), the ratio of turns/s to raw posts (and to raw_orjson's), and "lost":
+after the run each session must hold exactly ``stored + 2 x turns`` messages (for raw/model:
+every reply received).
 
 Only the public API is used (stores, ``ChatArcee.with_memory``), so the script keeps working as
 the stores change. Run from the repo root: ``python -m benchmarks.throughput`` (``--quick`` for a
@@ -40,6 +44,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import openai
+import orjson
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from openai.types.chat import ChatCompletion
 
@@ -49,7 +54,8 @@ from langchain_arcee import ChatArcee
 from langchain_arcee.stores import ChatStore
 
 KEY = "bench-key"
-CANDIDATES = ("raw", "model", *STORE_NAMES)
+FLOORS = ("raw", "raw_orjson")
+CANDIDATES = (*FLOORS, "model", *STORE_NAMES)
 
 
 @dataclass
@@ -115,7 +121,10 @@ async def drive(
     return Outcome(wall, cpu, server.cpu_seconds() - server_cpu, total, errors)
 
 
-def raw_turns(server: LoopbackServer, model: ChatArcee, stored: list[BaseMessage], n: int) -> Turn:
+def raw_turns(
+    server: LoopbackServer, model: ChatArcee, stored: list[BaseMessage], n: int, *, encode: bool
+) -> Turn:
+    """Raw posts; ``encode``: bodies encoded by orjson, else by the SDK (stdlib ``json``)."""
     client = openai.AsyncOpenAI(api_key=KEY, base_url=server.url, max_retries=0)
     template = model._get_request_payload(stored)
     wire = template.pop("messages")
@@ -124,8 +133,11 @@ def raw_turns(server: LoopbackServer, model: ChatArcee, stored: list[BaseMessage
     async def turn(session: int, index: int) -> int:
         history = histories[session]
         history.append({"role": "user", "content": question(session, index)})
-        reply = await client.post(
-            "/chat/completions", body={**template, "messages": history}, cast_to=ChatCompletion
+        body = {**template, "messages": history}
+        reply = await (
+            client.post("/chat/completions", content=orjson.dumps(body), cast_to=ChatCompletion)
+            if encode
+            else client.post("/chat/completions", body=body, cast_to=ChatCompletion)
         )
         message = reply.choices[0].message
         extras = message.model_extra or {}
@@ -202,8 +214,8 @@ def measure(
     async def main() -> tuple[Outcome, int]:
         model = ChatArcee(api_key=KEY, base_url=server.url, max_retries=0)
         await warm_up(server, model, stored)
-        if candidate == "raw":
-            turn = raw_turns(server, model, stored, sessions)
+        if candidate in FLOORS:
+            turn = raw_turns(server, model, stored, sessions, encode=candidate == "raw_orjson")
         elif candidate == "model":
             turn = model_turns(model, stored, sessions)
         else:
@@ -276,22 +288,29 @@ def report(results: list[Result], sizes: list[int], candidates: list[str], args:
         f"stored messages, {args.runs} run(s); medians [min-max of the ratio]"
     )
     print(
-        f"{'N':>4} {'candidate':>9} {'turns/s':>9} {'CPU ms/turn':>11} {'server cores':>12} "
-        f"{'ratio to raw':>24} {'lost':>5} {'failed turns':>12}"
+        f"{'N':>4} {'candidate':>10} {'turns/s':>9} {'CPU ms/turn':>11} {'server cores':>12} "
+        f"{'ratio to raw':>24} {'to raw_orjson':>24} {'lost':>5} {'failed turns':>12}"
     )
     lost_total = 0
     failures: list[str] = []
     for sessions in sizes:
         raw_runs = [r for r in results if r.sessions == sessions and r.candidate == "raw"]
+        orjson_runs = [r for r in results if r.sessions == sessions and r.candidate == "raw_orjson"]
         for candidate in candidates:
             runs = [r for r in results if r.sessions == sessions and r.candidate == candidate]
             rate = statistics.median(r.turns_per_s for r in runs)
-            ratio = "-"
+            ratio, tight = "-", "-"
             if raw_runs:
                 ratios = [
                     r.turns_per_s / raw.turns_per_s for r, raw in zip(runs, raw_runs, strict=True)
                 ]
                 ratio = f"{statistics.median(ratios):.2f}x {spread(ratios)}"
+            if orjson_runs:
+                ratios = [
+                    r.turns_per_s / raw.turns_per_s
+                    for r, raw in zip(runs, orjson_runs, strict=True)
+                ]
+                tight = f"{statistics.median(ratios):.2f}x {spread(ratios)}"
             lost = sum(r.lost for r in runs)
             lost_total += lost
             failed = sum(r.failed for r in runs)
@@ -301,9 +320,10 @@ def report(results: list[Result], sizes: list[int], candidates: list[str], args:
                 if r.failed
             )
             print(
-                f"{sessions:>4} {candidate:>9} {rate:>9.0f} "
+                f"{sessions:>4} {candidate:>10} {rate:>9.0f} "
                 f"{statistics.median(r.cpu_ms_per_turn for r in runs):>11.2f} "
                 f"{statistics.median(r.server_cores for r in runs):>12.2f} {ratio:>24} "
+                f"{tight:>24} "
                 f"{lost:>5} {failed:>12}"
             )
     print(f"\nlost: {lost_total} ({'PASS' if lost_total == 0 else 'FAIL'})")

@@ -35,7 +35,7 @@ def test_model_overhead_runs() -> None:
     assert "run 2/2: at 100 messages" in out
     assert "At 100 messages: ChatArcee/raw = " in out
     assert "ChatOpenAI/ChatArcee = " in out
-    assert "bound ChatOpenAI/raw = " in out
+    assert "ChatArcee/raw_orjson = " in out
 
 
 def test_model_overhead_cpu_runs() -> None:
@@ -88,10 +88,11 @@ def test_token_estimate_runs() -> None:
 def test_throughput_runs(tmp_path: Path) -> None:
     out = run_module(
         "benchmarks.throughput",
-        *("--quick", "--candidates", "raw,model,memory,sqlite", "--json", str(tmp_path / "t.json")),
+        "--quick",
+        *("--candidates", "raw,raw_orjson,model,memory,sqlite", "--json", str(tmp_path / "t.json")),
     )
-    for candidate in ("raw", "model", "memory", "sqlite"):
-        assert f"   3 {candidate:>9} " in out, out
+    for candidate in ("raw", "raw_orjson", "model", "memory", "sqlite"):
+        assert f"   3 {candidate:>10} " in out, out
     assert "lost: 0 (PASS)" in out, out
     assert "sqlite: lowest ratio to raw-post turns/s over N = 1,3: " in out, out
     assert (tmp_path / "t.json").exists()
@@ -101,6 +102,7 @@ def test_per_turn_runs() -> None:
     out = run_module("benchmarks.per_turn", "--quick", "--stores", "memory,sqlite")
     assert "at 20 messages: memory/raw = " in out, out
     assert "at 20 messages: sqlite/raw = " in out, out
+    assert "sqlite/raw_orjson = " in out, out
 
 
 def test_vs_langgraph_runs(tmp_path: Path) -> None:
