@@ -340,8 +340,9 @@ class _Labels(BaseModel):
             {"when": "2026-01-02T03:04:05+00:00"},
         ),
         ({"seed": 2**70}, {"seed": 2**70}),
+        ({"logit_bias": {50256: -100}}, {"logit_bias": {"50256": -100}}),
     ],
-    ids=["pydantic-model", "datetime", "integer-beyond-64-bits"],
+    ids=["pydantic-model", "datetime", "integer-beyond-64-bits", "integer-keys"],
 )
 def test_values_only_the_sdk_encodes_still_go_through_it(
     spy: _Spy,
