@@ -86,8 +86,9 @@ class ChatArcee(BaseChatOpenAI):
     from responses (``reasoning_content``, or ``reasoning`` from a self-hosted vLLM) into
     ``additional_kwargs["reasoning_content"]`` and sent back on every later assistant message,
     as Arcee requires; assistant ``content`` is never null; tool calls keep their ids; streams
-    report token usage. Requests are posted without the openai SDK's slow typed transform, so
-    long conversations stay cheap. See [Arcee's API docs](https://docs.arcee.ai) for the models.
+    report token usage. Requests are posted without the openai SDK's slow typed transform and
+    encoded by orjson, so long conversations stay cheap. See
+    [Arcee's API docs](https://docs.arcee.ai) for the models.
 
     Setup:
         Install `langchain-arcee` and set the environment variable `ARCEE_API_KEY`
