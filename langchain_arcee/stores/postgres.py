@@ -220,7 +220,12 @@ class PostgresChatStore(SQLChatStore):
             ),
             snap AS (
                 SELECT (SELECT version FROM {sessions} WHERE session_id = :sid) AS seen,
-                    (SELECT max(id) FROM {messages} WHERE session_id = :sid) AS newest
+                    (SELECT max(id) FROM {messages} WHERE session_id = :sid) AS newest,
+                    -- the session only grew since the cached state if the newest message
+                    -- cached is still there (messages are deleted a whole session at a time,
+                    -- ids never reused): then only the rows after it ship
+                    EXISTS (SELECT 1 FROM {messages} WHERE session_id = :sid
+                        AND id = CAST(:known_newest AS bigint)) AS grown
             ),
             -- Taking the lease of an existing session writes only the lease: it need not wait
             -- for the WAL flush (a crash may forget it; the commit's version check still
@@ -231,19 +236,23 @@ class PostgresChatStore(SQLChatStore):
                 FROM snap
             )
             SELECT 0 AS part, snap.newest AS id, NULL::text AS data, l.version,
-                l.message_count, l.expired, snap.seen
+                l.message_count, l.expired, snap.seen, snap.grown
             FROM lease AS l, snap, durability
             UNION ALL
-            (SELECT 1, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m
+            (SELECT 1, m.id, m.data, NULL, NULL, NULL, NULL, NULL FROM {messages} AS m
+             WHERE m.session_id = :sid
+             -- only the rows after the cached ones if the session only grew (an index bound)
+             AND m.id > (SELECT CASE WHEN snap.grown THEN CAST(:known_newest AS bigint)
+                ELSE 0 END FROM snap)
              -- shipped only if the session is not at the state this object has cached; an
              -- uncorrelated subquery, so the plan tests it once, not once per message row
              -- (a join with snap made generic plans walk the whole session to ship nothing)
-             WHERE m.session_id = :sid AND (SELECT NOT (
+             AND (SELECT NOT (
                 snap.seen IS NOT DISTINCT FROM CAST(:known_version AS bigint)
                 AND snap.newest IS NOT DISTINCT FROM CAST(:known_newest AS bigint)) FROM snap)
              ORDER BY m.id DESC LIMIT CAST(:last AS bigint))
             UNION ALL
-            (SELECT 2, m.id, m.data, NULL, NULL, NULL, NULL FROM {messages} AS m
+            (SELECT 2, m.id, m.data, NULL, NULL, NULL, NULL, NULL FROM {messages} AS m
              WHERE m.session_id = :sid ORDER BY m.id LIMIT 1)
         """)
         added = f"""
@@ -325,7 +334,7 @@ class PostgresChatStore(SQLChatStore):
             state = [row for row in rows if row[0] == 0]
             if not state:
                 return None  # another turn holds the lease
-            _, newest, _, version, total, expired, seen = state[0]
+            _, newest, _, version, total, expired, seen, grown = state[0]
             if seen != version and not (seen is None and version == 0):
                 # The messages were read from a snapshot taken before a turn committed (this
                 # statement waited for its row lock): retake the lease (same token) and read
@@ -343,6 +352,7 @@ class PostgresChatStore(SQLChatStore):
                 # A new session's row did not exist in the snapshot: nothing was skipped.
                 known=known if seen is not None else None,
                 last=last,
+                grown=bool(grown),
             )
 
         return finish

@@ -119,6 +119,7 @@ class RelationalChatStore(ChatStore):
     _window: Any
     _head: Any
     _newest: Any
+    _newest_and_grown: Any
     _state: Any
     _purge_if_expired: Any
     _insert_if_at_base: Any
@@ -254,26 +255,28 @@ class RelationalChatStore(ChatStore):
             (self._take_lease, params),
             (self._window, params),
             (self._head, params),
-            (self._newest, params),
+            (self._newest_and_grown, params),
         ]
 
     def _begin_finish(
         self, session_id: str, token: str, lease: float, last: int | None, known: State | None
     ) -> Callable[[Results], TurnStart | None]:
         def finish(results: Results) -> TurnStart | None:
-            taken, window, head, newest = results[-4:]
+            taken, window, head, newest_and_grown = results[-4:]
             if not taken:
                 return None
             version, total, expired = taken[0]
+            newest, grown = newest_and_grown[0]
             return self._turn_start(
                 TurnLease(session_id, token, int(version), lease),
                 window,
                 head,
                 int(total),
                 bool(expired),
-                newest=newest[0][0] if newest else None,
+                newest=newest,
                 known=known,
                 last=last,
+                grown=bool(grown),
             )
 
         return finish
@@ -289,12 +292,16 @@ class RelationalChatStore(ChatStore):
         newest: int | None,
         known: State | None,
         last: int | None,
+        grown: bool = False,
     ) -> TurnStart | None:
         """A turn's start from the rows read (newest first) and the session's state.
 
         The window's rows were not shipped if the session is still at the ``known`` state:
-        its messages come from the window cache then. ``None`` (take the lease again, which
-        the same token may) if another thread dropped them meanwhile.
+        its messages come from the window cache then. If it only grew since (``grown``: the
+        newest message cached is still there, and messages are only ever deleted a whole
+        session at a time), only the rows after that one were shipped. ``None`` (take the
+        lease again, which the same token may) if another thread dropped the cached window
+        meanwhile.
         """
         session_id = lease.session_id
         if expired:
@@ -307,7 +314,7 @@ class RelationalChatStore(ChatStore):
             return decode([row[1] for row in rows], session_id=session_id, shared=True)
 
         messages = self._windows.resolve(
-            session_id, (lease.version, newest), known, last, total, read
+            session_id, (lease.version, newest), known, last, total, read, grown=grown
         )
         if messages is None:
             return None

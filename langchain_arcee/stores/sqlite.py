@@ -449,14 +449,20 @@ class SQLiteChatStore(RelationalChatStore):
             f"RETURNING version, message_count, {expired}"
         )
         newest = f"(SELECT max(id) FROM {m} WHERE session_id = :sid)"
+        # The session only grew since the state this object has cached if the newest message
+        # cached is still there (messages are deleted a whole session at a time, ids never
+        # reused): then only the rows after it ship.
+        grown = f"EXISTS (SELECT 1 FROM {m} WHERE session_id = :sid AND id = :known_newest)"
+        after = f"(SELECT CASE WHEN {grown} THEN :known_newest ELSE 0 END)"
         # The window ships only if the session is not at the state this object has cached.
         self._window = (
-            f"SELECT id, data FROM {m} WHERE session_id = :sid AND NOT ("
+            f"SELECT id, data FROM {m} WHERE session_id = :sid AND id > {after} AND NOT ("
             f"(SELECT version FROM {s} WHERE session_id = :sid) = :known_version "
             f"AND {newest} IS :known_newest) ORDER BY id DESC LIMIT :last"
         )
         self._head = f"SELECT id, data FROM {m} WHERE session_id = :sid ORDER BY id LIMIT 1"
         self._newest = f"SELECT {newest}"
+        self._newest_and_grown = f"SELECT {newest}, {grown}"
         self._state = (
             f"SELECT version, message_count, {expired}, last_turn_token FROM {s} "
             "WHERE session_id = :sid"

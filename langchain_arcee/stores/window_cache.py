@@ -78,6 +78,8 @@ class WindowCache:
         last: int | None,
         total: int,
         read: Callable[[], list[BaseMessage]],
+        *,
+        grown: bool = False,
     ) -> list[BaseMessage] | None:
         """A turn's window: cached if the store skipped it, else ``read()`` and remembered.
 
@@ -88,6 +90,9 @@ class WindowCache:
             last: How many newest messages the turn asked for (``None``: all).
             total: How many messages the session holds.
             read: Decodes the window the store shipped.
+            grown: The session still holds every message it held at ``known`` (it only grew
+                since, e.g. another instance's turns) and the store shipped only the newer
+                ones: the window is the cached one extended by them.
 
         Returns:
             The window, or ``None`` if the cached one was dropped meanwhile (the caller reads
@@ -95,9 +100,37 @@ class WindowCache:
         """
         if known is not None and state == known:
             return self.window(session_id, state, last)
+        if known is not None and grown:
+            return self._extend(session_id, known, state, last, total, read())
         messages = read()
         self.remember(session_id, state, messages, total, last)
         return messages
+
+    def _extend(
+        self,
+        session_id: str,
+        known: State,
+        state: State,
+        last: int | None,
+        total: int,
+        newer: list[BaseMessage],
+    ) -> list[BaseMessage] | None:
+        # ``newer`` are the session's messages after those cached at ``known``, the newest
+        # ``last`` of them if it grew by more than that.
+        with self._lock:
+            entry = self._entries.get(session_id)
+            if entry is None or entry.state != known or not entry.answers(last):
+                self._drop(session_id)  # the caller reads again, whole
+                return None
+            capped = last is not None and len(newer) >= last
+            if not capped and entry.total + len(newer) != total:
+                self._drop(session_id)  # not the session the entry knew: read it whole
+                return None
+            messages = [*entry.messages, *newer]
+            if last is not None and len(messages) > last:
+                messages = messages[len(messages) - last :]
+            self._put(session_id, _Entry(state, messages, total, last))
+            return list(messages)
 
     def remember(
         self,

@@ -7,7 +7,7 @@ import contextlib
 import uuid
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -284,6 +284,37 @@ async def test_statements_cancelled_at_random_points_leave_no_broken_connection(
         await store.aclose()
 
 
+def _begin_rows_and_reads(
+    store: PostgresChatStore, session_id: str, last: int, plan_cache_mode: str
+) -> tuple[list[list[int]], int]:
+    """Run ``store``'s turn start three times (prepared) under ``plan_cache_mode``, rolled
+    back: the parts of the rows it returned each time, and the message rows it fetched."""
+    known = store._windows.known(session_id, last)
+    assert known is not None
+    params = store._begin_params(session_id, "another-token", last, 30.0, known)
+    ((sql, values),) = store._statements([(store._begin_stmt, params)])
+    fetched = (
+        "SELECT coalesce(sum(idx_tup_fetch + seq_tup_read), 0) "
+        "FROM pg_stat_xact_user_tables WHERE relname = %s"
+    )
+    parts = []
+    with store._connections.connection() as conn:
+        conn.execute(f"SET plan_cache_mode = {plan_cache_mode}")
+        try:
+            conn.execute("BEGIN")
+            # The counts not yet flushed by this backend include earlier statements': diff.
+            before = conn.execute(fetched, (store.messages.name,)).fetchone()
+            for _ in range(3):  # prepared from the first run on
+                rows = conn.execute(sql, values, prepare=True).fetchall()
+                parts.append([row[0] for row in rows])
+            after = conn.execute(fetched, (store.messages.name,)).fetchone()
+            conn.execute("ROLLBACK")
+        finally:
+            conn.execute("RESET plan_cache_mode")
+    assert before is not None and after is not None
+    return parts, int(after[0] - before[0])
+
+
 @pytest.mark.parametrize("plan_cache_mode", ["force_generic_plan", "force_custom_plan"])
 def test_a_turn_start_on_a_cached_window_reads_no_message_rows(
     postgres_url: str, plan_cache_mode: str
@@ -301,30 +332,34 @@ def test_a_turn_start_on_a_cached_window_reads_no_message_rows(
         store.append("s", [HumanMessage(f"m{i}") for i in range(300)])
         start = store.begin_turn("s", last=400)  # reads and caches the window
         store.commit_turn(start.lease, [HumanMessage("q")])
-        known = store._windows.known("s", 400)
-        assert known is not None
-        params = store._begin_params("s", "another-token", 400, 30.0, known)
-        ((sql, values),) = store._statements([(store._begin_stmt, params)])
-        with store._connections.connection() as conn:
-            conn.execute(f"SET plan_cache_mode = {plan_cache_mode}")
-            fetched = (
-                "SELECT coalesce(sum(idx_tup_fetch + seq_tup_read), 0) "
-                "FROM pg_stat_xact_user_tables WHERE relname = %s"
-            )
-            try:
-                conn.execute("BEGIN")
-                # The counts not yet flushed by this backend include earlier statements': diff.
-                before = conn.execute(fetched, (store.messages.name,)).fetchone()
-                for _ in range(3):  # prepared from the first run on
-                    rows = conn.execute(sql, values, prepare=True).fetchall()
-                    assert [row[0] for row in rows] == [0, 2]  # state and head: no window
-                after = conn.execute(fetched, (store.messages.name,)).fetchone()
-                conn.execute("ROLLBACK")
-            finally:
-                conn.execute("RESET plan_cache_mode")
-        assert before is not None and after is not None
-        assert after[0] - before[0] <= 3 * 2  # the head, per run (not all 301 messages)
+        parts, fetched = _begin_rows_and_reads(store, "s", 400, plan_cache_mode)
+        assert parts == [[0, 2]] * 3  # state and head: no window
+        # Per run: the head, the newest cached message (is it still there?) and the newest
+        # message id: a few rows, not all 301 messages.
+        assert fetched <= 3 * 3
     finally:
+        store.drop_tables()
+
+
+@pytest.mark.parametrize("plan_cache_mode", ["force_generic_plan", "force_custom_plan"])
+def test_a_turn_start_after_another_stores_turn_reads_only_the_new_rows(
+    postgres_url: str, plan_cache_mode: str
+) -> None:
+    """Another instance's turn since the cached state: the start ships and reads only its
+    two messages (an index bound after the newest cached id), not the session."""
+    prefix = _prefix()
+    store = PostgresChatStore(postgres_url, table_prefix=prefix)
+    other = PostgresChatStore(postgres_url, table_prefix=prefix)
+    try:
+        store.append("s", [HumanMessage(f"m{i}") for i in range(300)])
+        store.release_turn(store.begin_turn("s", last=400).lease)  # caches the window
+        start = other.begin_turn("s", last=400)
+        other.commit_turn(start.lease, [HumanMessage("q"), AIMessage("a")])
+        parts, fetched = _begin_rows_and_reads(store, "s", 400, plan_cache_mode)
+        assert parts == [[0, 1, 1, 2]] * 3  # state, the two new messages, head
+        assert fetched <= 3 * 5
+    finally:
+        other.close()
         store.drop_tables()
         store.close()
 
