@@ -90,6 +90,31 @@ def _delete_redis_keys(prefix: str) -> None:
 
 
 @contextlib.contextmanager
+def open_twin(name: str, prefix: str) -> Iterator[ChatStore]:
+    """A second store object on the data of the store ``open_store(name)`` gave with ``prefix``
+    (another app instance); closed on exit, the data left to that store."""
+    store: ChatStore
+    if name == "sqlite":
+        from langchain_arcee.stores import SQLiteChatStore
+
+        store = SQLiteChatStore(prefix)
+    elif name == "postgres":
+        from langchain_arcee.stores import PostgresChatStore
+
+        store = PostgresChatStore(POSTGRES_URL, table_prefix=prefix)
+    elif name == "redis":
+        from langchain_arcee.stores import RedisChatStore
+
+        store = RedisChatStore(REDIS_URL, key_prefix=prefix)
+    else:
+        raise ValueError(f"{name!r} has no second object on the same data")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
 def open_store(name: str, **kwargs: Any) -> Iterator[tuple[ChatStore, str]]:
     """A fresh, empty store of kind ``name``; everything it wrote is removed on exit.
 

@@ -4,7 +4,9 @@
   messages, then ``commit_turn`` of two), no model, with the store's caches (the default) and
   without them (``cache_bytes=0``: no window cache and no decode cache, so every turn ships
   and decodes the window); with the caches also timed with the collector left running, and
-  the client's CPU per turn (``time.process_time``);
+  the client's CPU per turn (``time.process_time``); and with two store objects on the same
+  data taking turns (two app instances serving one session: each start follows the other's
+  commit, so only the two newer messages ship);
 * ``sqlite async``: client CPU per turn of the SQLite store's async protocol (begin, a 1 ms
   pause standing for the model, commit) for N = 1 and 50 concurrent sessions at 100 messages;
 * ``adapter CPU``: client CPU of one in-memory adapter turn (``chat.invoke`` / ``ainvoke`` with
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import statistics
 import time
 import uuid
@@ -36,7 +39,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from benchmarks.common import conversation, loopback_server, median_ms
-from benchmarks.stores import open_store, unavailable
+from benchmarks.stores import open_store, open_twin, unavailable
 from langchain_arcee import ChatArcee
 from langchain_arcee.stores import ChatStore
 
@@ -46,6 +49,16 @@ def _protocol_turn(store: ChatStore, session: str, last: int) -> Callable[[], No
         start = store.try_begin_turn(session, uuid.uuid4().hex, last=last, lease_seconds=30)
         assert start is not None
         store.commit_turn(start.lease, [HumanMessage("q"), AIMessage("a")])
+
+    return turn
+
+
+def _alternating(*turns: Callable[[], None]) -> Callable[[], None]:
+    """One turn per call, by each of ``turns`` in turn."""
+    order = itertools.cycle(turns)
+
+    def turn() -> None:
+        next(order)()
 
     return turn
 
@@ -182,10 +195,16 @@ def main() -> None:
         for name in stores:
             for cached in (True, False):
                 kwargs = {} if cached else {"cache_bytes": 0}
-                store, _ = stack.enter_context(open_store(name, **kwargs))
+                store, prefix = stack.enter_context(open_store(name, **kwargs))
                 store.append("parts", history)
                 label = f"{name}, caches {'on' if cached else 'off (cache_bytes=0)'}"
                 parts[label] = _protocol_turn(store, "parts", args.stored + 1)
+                if cached:
+                    twin = stack.enter_context(open_twin(name, prefix))
+                    parts[f"{name}, caches on, two objects taking turns"] = _alternating(
+                        _protocol_turn(store, "parts", args.stored + 1),
+                        _protocol_turn(twin, "parts", args.stored + 1),
+                    )
         samples: dict[str, list[float]] = {}
         for _ in range(args.rounds):
             for label, turn in parts.items():

@@ -73,9 +73,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 _T = TypeVar("_T")
 
 # KEYS: list, meta, lease. ARGV: token, lease ms, last (-1: all), the cached state's version,
-# epoch and length ('-1', '', '-1': none). Returns nil if another token holds the lease, else
-# {version, total, head or false, window, epoch}; the window is left out (empty) if the session
-# is at the cached state.
+# epoch, length and the SHA-1 of its newest message ('-1', '', '-1', '': none). Returns nil if
+# another token holds the lease, else {version, total, head or false, window, epoch, grown}; the
+# window is left out (empty) if the session is at the cached state, and holds only the messages
+# after the cached ones if the session only grew since (grown = 1): same epoch (renewed whenever
+# the list starts from empty), longer, and the cached newest message still where it was.
 _BEGIN = """
 local holder = redis.call('GET', KEYS[3])
 if holder and holder ~= ARGV[1] then return false end
@@ -85,23 +87,32 @@ local epoch = redis.call('HGET', KEYS[2], 'e') or ''
 local total = redis.call('LLEN', KEYS[1])
 local last = tonumber(ARGV[3])
 local window = {}
+local grown = 0
 local cached = tostring(version) == ARGV[4] and epoch == ARGV[5] and tostring(total) == ARGV[6]
-if cached then
-    window = {}
-elseif last < 0 then
-    window = redis.call('LRANGE', KEYS[1], 0, -1)
-elseif last > 0 then
-    window = redis.call('LRANGE', KEYS[1], -last, -1)
+if not cached then
+    local known = tonumber(ARGV[6])
+    local from = 0
+    if epoch ~= '' and epoch == ARGV[5] and ARGV[7] ~= '' and known > 0 and total > known
+        and redis.sha1hex(redis.call('LINDEX', KEYS[1], known - 1) or '') == ARGV[7] then
+        grown = 1
+        from = known
+    end
+    if last < 0 then
+        window = redis.call('LRANGE', KEYS[1], from, -1)
+    elseif last > 0 then
+        window = redis.call('LRANGE', KEYS[1], math.max(from, total - last), -1)
+    end
 end
 local head = false
 if total > #window then head = redis.call('LINDEX', KEYS[1], 0) end
-return {version, total, head, window, epoch}
+return {version, total, head, window, epoch, grown}
 """
 
 # KEYS: list, meta, lease, index. ARGV: token, base version ('' = unconditional), ttl ms
 # (0 = none), index member, messages... Returns {epoch, length} if stored now, 1 if stored
 # already by this token, 0 if the session moved on. The epoch (field e, the time the session's
-# hash was created) tells two lives of a session id apart in the window caches' states.
+# list last started from empty: created, cleared, or lost to eviction) tells two lives of a
+# session id apart in the window caches' states.
 _APPEND = """
 local version = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
 if ARGV[2] ~= '' and version ~= tonumber(ARGV[2]) then
@@ -110,11 +121,12 @@ if ARGV[2] ~= '' and version ~= tonumber(ARGV[2]) then
     end
     return 0
 end
+local fresh = redis.call('LLEN', KEYS[1]) == 0
 for i = 5, #ARGV, 1000 do
     redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 local epoch = redis.call('HGET', KEYS[2], 'e')
-if not epoch then
+if fresh or not epoch then
     local now = redis.call('TIME')
     epoch = now[1] .. '.' .. now[2]
 end
@@ -205,6 +217,12 @@ def _session_bytes(session_id: str) -> bytes:
     except UnicodeEncodeError as exc:
         msg = f"session_id is not valid unicode (lone surrogate?): {session_id!r}"
         raise ValueError(msg) from exc
+
+
+def _digest(raw: bytes | str) -> str:
+    """The SHA-1 of a stored message as Lua's ``redis.sha1hex`` computes it (hex)."""
+    data = raw if isinstance(raw, bytes) else raw.encode()
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()  # an identity check, not security
 
 
 def _as_str(value: bytes | str) -> str:
@@ -492,16 +510,21 @@ class RedisChatStore(ChatStore):
         window = -1 if last is None else last
 
         known = self._windows.known(session_id, last)
-        known_args = (known[0], *known[1]) if known is not None else (-1, "", -1)
+        known_args = (known[0], *known[1]) if known is not None else (-1, "", -1, "")
 
         def finish(replies: list[Any]) -> TurnStart | None:
             reply = replies[0]
             if reply is None:
                 return None
-            version, total, head, raws, epoch = reply
+            version, total, head, raws, epoch, grown = reply
             decode = self._cache.decode_many
             lease = TurnLease(session_id, token, int(version), lease_seconds)
-            state: State = (int(version), (_as_str(epoch), int(total)))
+            stamp = (_as_str(epoch), int(total))
+            if known is not None and (int(version), stamp) == (known[0], known[1][:2]):
+                newest = known[1][2]  # at the cached state: nothing shipped
+            else:
+                newest = _digest(raws[-1]) if raws else ""
+            state: State = (int(version), (*stamp, newest))
             messages = self._windows.resolve(
                 session_id,
                 state,
@@ -509,6 +532,7 @@ class RedisChatStore(ChatStore):
                 last,
                 int(total),
                 lambda: decode(raws, session_id=session_id, shared=True),
+                grown=bool(grown),
             )
             if messages is None:
                 return None  # the cached window was dropped meanwhile: take the lease again
@@ -547,8 +571,10 @@ class RedisChatStore(ChatStore):
                 appended = self._cache.decode_many(
                     encoded, session_id=lease.session_id, shared=True
                 )
-                state: State = (lease.version + 1, (_as_str(epoch), int(length)))
-                self._windows.advance(lease.session_id, lease.version, state, appended)
+                stamp = (_as_str(epoch), int(length), _digest(encoded[-1]) if encoded else "")
+                self._windows.advance(
+                    lease.session_id, lease.version, (lease.version + 1, stamp), appended
+                )
                 return
             self._windows.forget(lease.session_id)
             if not int(reply):

@@ -7,8 +7,10 @@ of the session, its version plus a stamp that tells two lives of a session id ap
 stores use the newest message id: ids are never reused, so a session deleted and recreated at
 the same version has another one). The store checks the state where the data is, in the same
 statement that takes the lease, and ships the window only when it differs: another instance
-wrote, the session was cleared, expired or recreated. The cache is bounded by the messages it
-holds; the least recently used sessions go first.
+wrote, the session was cleared, expired or recreated. If the session only grew (another
+instance's turns), only the newer messages ship and the kept window is extended
+(:meth:`WindowCache.resolve` with ``grown``). The cache is bounded by the messages it holds; the
+least recently used sessions go first.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import redis.asyncio as aredis
 from langchain_core.messages import HumanMessage
 
 from langchain_arcee.stores.redis import RedisChatStore
+from langchain_arcee.stores.serialization import encode_messages
 
 pytestmark = pytest.mark.redis
 
@@ -68,3 +69,41 @@ async def test_more_concurrent_turns_than_connections_wait_instead_of_failing(
 def test_max_connections_is_validated() -> None:
     with pytest.raises(ValueError, match="max_connections"):
         RedisChatStore("redis://127.0.0.1:6379/15", max_connections=0)
+
+
+@pytest.mark.parametrize("how", ["cleared-by-an-older-version", "list-evicted"])
+def test_a_session_emptied_and_regrown_past_the_cached_length_is_read_whole(
+    redis_url: str, how: str
+) -> None:
+    # A turn start ships only the messages after the cached ones when the session only grew.
+    # Emptied behind this object's back and regrown longer under the same epoch (a clear by
+    # an instance of an older version, which did not renew it; or eviction of the list alone,
+    # the hash kept), the cached messages are gone: the start must read the whole window.
+    prefix = "t" + uuid.uuid4().hex[:10] + ":"
+    client = redis.Redis.from_url(redis_url)
+    store = RedisChatStore(redis_url, key_prefix=prefix)
+    other = RedisChatStore(redis_url, key_prefix=prefix)
+    try:
+        store.append("s", [HumanMessage(f"old {i}") for i in range(4)])
+        store.release_turn(store.begin_turn("s", last=50).lease)  # caches the 4 messages
+        messages_key, meta_key, _ = store._keys("s")
+        client.delete(messages_key)
+        if how == "list-evicted":
+            # The newest cached message comes back at its old place, among new ones: only the
+            # epoch, renewed by an append to an empty list, tells the two lives apart.
+            regrown = ["new 0", "new 1", "new 2", "old 3", "new 4", "new 5"]
+            other.append("s", [HumanMessage(text) for text in regrown])
+        else:  # what an older version's clear and append did: the same epoch kept
+            regrown = [f"new {i}" for i in range(6)]
+            client.hincrby(meta_key, "v", 1)
+            client.rpush(messages_key, *encode_messages([HumanMessage(t) for t in regrown]))
+            client.hincrby(meta_key, "v", 1)
+        start = store.begin_turn("s", last=50)
+        store.release_turn(start.lease)
+        assert [m.content for m in start.messages] == regrown
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        other.close()
+        store.close()
+        client.close()

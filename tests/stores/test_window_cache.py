@@ -2,7 +2,8 @@
 
 The SQL and Redis stores keep each session's newest messages between turns and ship the window
 only when the session's state differs (SQL: version + newest message id; Redis: version + the
-hash's creation time + the list's length). These tests attack that promise:
+time the list last started from empty + the list's length), and only the newer messages when it
+only grew. These tests attack that promise:
 other store objects writing, clearing, expiring, purging and recreating the session at the very
 version the cache holds, out-of-protocol rows, callers mutating what they stored, and a random
 interleaving of all of it checked against a fresh reader after every step. They run on every
@@ -96,10 +97,8 @@ def test_after_another_objects_turns_only_the_new_messages_are_shipped(
     # Several app instances serving one session in turn: each start reads what the others
     # added since its own last turn, not the whole window again.
     store, other, session = backend.store, backend.make(), sid()
-    if not isinstance(store, RelationalChatStore):
-        # Redis ships the whole window when another object wrote (its stamp can't yet tell
-        # growth from a clear followed by regrowth across versions of this package).
-        pytest.skip(f"{backend.name} reads the whole window after another object's write")
+    if not isinstance(store, (RelationalChatStore, RedisChatStore)):
+        pytest.skip(f"{backend.name} keeps no window cache")
     store.append(session, [HumanMessage(f"m{i}") for i in range(40)])
     turn(store, session, HumanMessage("q1"), AIMessage("a1"), last=last)
     turn(other, session, HumanMessage("q2"), AIMessage("a2"), last=last)
@@ -112,6 +111,27 @@ def test_after_another_objects_turns_only_the_new_messages_are_shipped(
     # The newer messages (the newest 3 of them for last=3, plus the session's first message,
     # which a turn also gets when its window doesn't reach back to it), not the window.
     assert sum(decoded) == (3 + 1 if last == 3 else 4)
+
+
+def test_a_session_cleared_and_regrown_elsewhere_is_read_whole_at_once(backend: Backend) -> None:
+    # Not mistaken for growth (which would extend the stale cached window, then find the
+    # counts disagree and start again): one start, the whole new window.
+    store, other, session = backend.store, backend.make(), sid()
+    if not isinstance(store, (RelationalChatStore, RedisChatStore)):
+        pytest.skip(f"{backend.name} keeps no window cache")
+    turn(store, session, HumanMessage("q1"), AIMessage("a1"))
+    other.clear(session)
+    other.append(session, [HumanMessage(f"new {i}") for i in range(5)])
+    starts = []
+    original = store.try_begin_turn
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        starts.append(1)
+        return original(*args, **kwargs)
+
+    store.try_begin_turn = counting  # type: ignore[method-assign]
+    assert [m["data"]["content"] for m in window(store, session)] == [f"new {i}" for i in range(5)]
+    assert len(starts) == 1
 
 
 def test_another_objects_append_and_turn_are_seen(backend: Backend) -> None:
