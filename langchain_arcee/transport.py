@@ -12,6 +12,7 @@ library offers this, hence the small subclass below.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import functools
 import math
@@ -87,6 +88,21 @@ def http_client(*, proxy: str | None = None) -> openai.DefaultHttpxClient:
                     verify=_tls_context(), proxy=proxy
                 )
     return client
+
+
+@atexit.register
+def _close_this_process_clients() -> None:
+    """Close this process's shared sync pools when it exits: they opened the sockets.
+
+    Only the clients this process built (a forked child's copy of its parent's is the
+    parent's); async pools are let go with their event loops.
+    """
+    pid = os.getpid()
+    with _sync_clients_lock:
+        mine = [key for key in _sync_clients if key[0] == pid]
+        clients = [_sync_clients.pop(key) for key in mine]
+    for client in clients:
+        client.close()
 
 
 _AsyncClients = dict[str | None, openai.DefaultAsyncHttpxClient]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 from typing import Any
 
 import openai
@@ -545,6 +547,24 @@ def test_a_forked_worker_opens_its_own_connections(arcee_server: ArceeTestServer
     ports = {r.body["messages"][-1]["content"]: r.peer_port for r in arcee_server.chat_requests}
     assert ports["child"] != ports["parent, before the fork"]  # the child's own connection
     assert ports["parent, after the fork"] == ports["parent, before the fork"]  # intact
+
+
+def test_a_process_closes_its_shared_connections_when_it_exits(
+    arcee_server: ArceeTestServer,
+) -> None:
+    # The process-wide pool opened them: left to the interpreter's teardown, each kept-alive
+    # socket was reported unclosed (ResourceWarning) as the process exited.
+    code = (
+        "from langchain_arcee import ChatArcee\n"
+        f"model = ChatArcee(api_key='{KEY}', base_url='{arcee_server.base_url}', max_retries=0)\n"
+        "model.invoke('hi')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert arcee_server.count("chat") == 1
+    assert "ResourceWarning" not in done.stderr, done.stderr
 
 
 def test_successive_event_loops_leave_no_loop_or_pool_behind(
