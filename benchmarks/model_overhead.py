@@ -22,7 +22,8 @@ what it costs beyond the same bytes sent the cheapest way.
 shared machine do not count) of one call at 2, 100 and 1,000 messages, sync (``client.post`` vs
 ``ChatArcee.invoke``) and async (``AsyncOpenAI.post`` vs ``ChatArcee.ainvoke``), in interleaved
 rounds; it prints per size the medians over rounds with their spread and ChatArcee's overhead
-(ChatArcee minus raw, per round).
+(ChatArcee minus raw, per round), and the CPU of encoding the body alone, by the SDK's encoder
+(what the raw post's client does) and by orjson (what ChatArcee's transport does).
 
 Run from the repo root: ``python -m benchmarks.model_overhead`` (``--quick`` for a smoke run;
 ``--cpu`` for the CPU table).
@@ -41,10 +42,12 @@ from collections.abc import Awaitable, Callable
 import openai
 import orjson
 from langchain_openai import ChatOpenAI
+from openai._utils._json import openapi_dumps
 from openai.types.chat import ChatCompletion
 
 from benchmarks.common import conversation, interleaved_medians, loopback_server, spread
 from langchain_arcee import ChatArcee
+from langchain_arcee.transport import encoded_body
 
 KEY = "bench-key"
 
@@ -115,11 +118,19 @@ async def measure_cpu(
         async def raw_async_post(body: dict = body) -> object:
             return await raw_async.post("/chat/completions", body=body, cast_to=ChatCompletion)
 
+        async def encode_sdk(body: dict = body) -> object:
+            return openapi_dumps(body)  # what the raw post's client does with the body
+
+        async def encode_orjson(body: dict = body) -> object:
+            return encoded_body(body)  # what ChatArcee's transport does with it
+
         candidates: dict[str, Callable[[], Awaitable[object]]] = {
             "raw": raw_sync,
             "invoke": arcee_sync,
             "raw_async": raw_async_post,
             "ainvoke": lambda h=history: arcee.ainvoke(h),
+            "encode_sdk": encode_sdk,
+            "encode_orjson": encode_orjson,
         }
         per_size = samples[size] = {name: [] for name in candidates}
         n = max(1, calls * 100 // max(size, 100))  # fewer calls on long histories
@@ -141,6 +152,14 @@ def print_cpu(samples: dict[int, dict[str, list[float]]]) -> None:
                 for v in (per[raw], per[arcee], extra)
             ]
             print(f"{size:>8} {path:>5} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22}")
+    print("Encoding the request body alone, CPU ms per body, medians over rounds [min-max]:")
+    print(f"{'messages':>8} {'SDK (stdlib json)':>22} {'orjson (ChatArcee)':>22}")
+    for size, per in samples.items():
+        cells = [
+            f"{statistics.median(v):.3f} {spread(v, digits=3)}"
+            for v in (per["encode_sdk"], per["encode_orjson"])
+        ]
+        print(f"{size:>8} {cells[0]:>22} {cells[1]:>22}")
 
 
 def summarize(runs: list[list[dict[str, float]]]) -> list[dict[str, float | str]]:

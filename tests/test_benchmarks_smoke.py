@@ -42,6 +42,7 @@ def test_model_overhead_cpu_runs() -> None:
     out = run_module("benchmarks.model_overhead", "--cpu", "--quick")
     assert "Client CPU ms per call" in out
     assert "     100 async " in out
+    assert "Encoding the request body alone" in out
 
 
 def test_memory_overhead_runs(tmp_path: Path) -> None:
