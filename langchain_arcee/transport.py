@@ -29,7 +29,7 @@ import orjson
 import pydantic
 from langchain_openai.chat_models.base import OpenAIContextOverflowError
 from openai import AsyncStream, Stream
-from openai._base_client import make_request_options
+from openai._base_client import _merge_mappings, make_request_options
 from openai._types import NOT_GIVEN, Body, Headers, NotGiven, Query
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -399,14 +399,17 @@ def _untyped_post_arguments(
         # httpx2 turns a number into a Timeout on every request, through a slow runtime-Protocol
         # isinstance (~10 us CPU); the same Timeout built once per value sends the same request.
         timeout = _timeout_of(timeout)
-    # With extra_body the SDK merges two dicts: it gets the dict (the rare path).
-    encoded = body if extra_body else encoded_body(body)
+    if extra_body:  # merged as the SDK merges it (shallow, Omit values dropped), then encoded
+        if not isinstance(extra_body, Mapping):
+            msg = f"extra_body must be a mapping, got {type(extra_body).__name__}"
+            raise TypeError(msg)
+        body = _merge_mappings(body, extra_body)
+    encoded = encoded_body(body)
     return {
         **({"content": encoded} if isinstance(encoded, bytes) else {"body": encoded}),
         "options": make_request_options(
             extra_headers=extra_headers,
             extra_query=extra_query,
-            extra_body=extra_body,
             timeout=timeout,
             security={"bearer_auth": True},
         ),
@@ -447,7 +450,7 @@ class UntypedChatCompletions(Completions):
                 _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
             )
         except UnicodeEncodeError:  # raised while encoding the body: nothing was sent
-            arguments["body"] = without_surrogates(body)
+            arguments["body"] = without_surrogates(arguments["body"])
             return self._post(  # type: ignore[no-any-return]
                 _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=Stream[ChatCompletionChunk]
             )
@@ -474,7 +477,7 @@ class AsyncUntypedChatCompletions(AsyncCompletions):
                 _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
             )
         except UnicodeEncodeError:  # raised while encoding the body: nothing was sent
-            arguments["body"] = without_surrogates(body)
+            arguments["body"] = without_surrogates(arguments["body"])
             return await self._post(  # type: ignore[no-any-return]
                 _CHAT_COMPLETIONS_PATH, **arguments, stream_cls=AsyncStream[ChatCompletionChunk]
             )

@@ -385,3 +385,25 @@ def test_a_lone_surrogate_in_a_stored_reply_is_sent_as_a_replacement_character(
 ) -> None:
     spy.invoke([HumanMessage("q"), AIMessage("broken \udc80 reply"), HumanMessage("next")])
     assert arcee_server.last_request.body["messages"][1]["content"] == "broken \ufffd reply"
+
+
+async def test_extra_body_fields_are_merged_before_the_fast_encoding(
+    arcee_server: ArceeTestServer, sdk_encodes: list[object]
+) -> None:
+    # JSON mode and extra_body used to leave the merge, and so the encoding, to the SDK.
+    model = ChatArcee(
+        api_key=KEY, base_url=arcee_server.base_url, max_retries=0, extra_body={"top_k": 5}
+    )
+    json_mode = model.bind(response_format={"type": "json_object"})
+    arcee_server.enqueue(Reply(content='{"a": 1}'))
+    json_mode.invoke("hi")
+    arcee_server.enqueue(Reply(content='{"a": 2}'))
+    await json_mode.ainvoke("hi")
+    assert sdk_encodes == []
+    for request in arcee_server.chat_requests:
+        assert request.body["top_k"] == 5
+        assert request.body["response_format"] == {"type": "json_object"}
+    # A body the SDK must encode (a lone surrogate in a stored reply) keeps the extra fields.
+    model.invoke([HumanMessage("q"), AIMessage("broken \udc80"), HumanMessage("next")])
+    assert arcee_server.last_request.body["top_k"] == 5
+    assert arcee_server.last_request.body["messages"][1]["content"] == "broken \ufffd"
