@@ -105,34 +105,23 @@ def _close_this_process_clients() -> None:
         client.close()
 
 
-_AsyncClients = dict[str | None, openai.DefaultAsyncHttpxClient]
-_async_clients: PerLoop[_AsyncClients] = PerLoop()
-_async_clients_outside_loops: _AsyncClients = {}
+_async_clients: dict[str | None, PerEventLoop[openai.DefaultAsyncHttpxClient]] = {}
 _async_clients_lock = threading.Lock()
 
 
 def async_http_client(*, proxy: str | None = None) -> openai.DefaultAsyncHttpxClient:
     """The running event loop's async HTTP client for ``proxy``, shared by every model.
 
-    httpx pools belong to the loop that opened them, so each loop has its own (dropped with
-    the loop); outside a running loop, one shared client.
+    httpx pools belong to the loop that opened them, so each loop has its own (let go once the
+    loop has closed); outside a running loop, one shared client.
     """
-    try:
-        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
     with _async_clients_lock:
-        if loop is None:
-            clients = _async_clients_outside_loops
-        else:
-            known = _async_clients.get(loop)
-            clients = known if known is not None else _async_clients.add(loop, {})
-        client = clients.get(proxy)
-        if client is None:
-            client = clients[proxy] = openai.DefaultAsyncHttpxClient(
-                verify=_tls_context(), proxy=proxy
+        per_loop = _async_clients.get(proxy)
+        if per_loop is None:
+            per_loop = _async_clients[proxy] = PerEventLoop(
+                lambda: openai.DefaultAsyncHttpxClient(verify=_tls_context(), proxy=proxy)
             )
-        return client
+    return per_loop.current()
 
 
 def arcee_error_message(status_code: int, body: object) -> str:
