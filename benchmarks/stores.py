@@ -89,25 +89,34 @@ def _delete_redis_keys(prefix: str) -> None:
         client.close()
 
 
-@contextlib.contextmanager
-def open_twin(name: str, prefix: str) -> Iterator[ChatStore]:
-    """A second store object on the data of the store ``open_store(name)`` gave with ``prefix``
-    (another app instance); closed on exit, the data left to that store."""
-    store: ChatStore
+def _construct(name: str, where: str, **kwargs: Any) -> ChatStore:
+    """A store object of kind ``name`` on ``where`` (SQLite file, or table/key prefix)."""
+    if name == "memory":
+        from langchain_arcee.stores import InMemoryChatStore
+
+        return InMemoryChatStore(**kwargs)
     if name == "sqlite":
         from langchain_arcee.stores import SQLiteChatStore
 
-        store = SQLiteChatStore(prefix)
-    elif name == "postgres":
+        return SQLiteChatStore(where, **kwargs)
+    if name == "postgres":
         from langchain_arcee.stores import PostgresChatStore
 
-        store = PostgresChatStore(POSTGRES_URL, table_prefix=prefix)
-    elif name == "redis":
+        return PostgresChatStore(POSTGRES_URL, table_prefix=where, **kwargs)
+    if name == "redis":
         from langchain_arcee.stores import RedisChatStore
 
-        store = RedisChatStore(REDIS_URL, key_prefix=prefix)
-    else:
-        raise ValueError(f"{name!r} has no second object on the same data")
+        return RedisChatStore(REDIS_URL, key_prefix=where, **kwargs)
+    raise ValueError(f"unknown store {name!r} (one of {', '.join(STORE_NAMES)})")
+
+
+@contextlib.contextmanager
+def open_twin(name: str, where: str) -> Iterator[ChatStore]:
+    """A second store object on the data of the store ``open_store(name)`` yielded with
+    ``where`` (another app instance); closed on exit, the data left to that store."""
+    if name == "memory":
+        raise ValueError("an in-memory store has no second object on the same data")
+    store = _construct(name, where)
     try:
         yield store
     finally:
@@ -121,40 +130,16 @@ def open_store(name: str, **kwargs: Any) -> Iterator[tuple[ChatStore, str]]:
     ``kwargs`` go to the store's constructor (e.g. ``cache_bytes=0``).
 
     Yields:
-        The store and its prefix (table/key prefix, or the SQLite file path).
+        The store and where it lives (table/key prefix, or the SQLite file path).
     """
-    prefix = _prefix()
-    if name == "memory":
-        from langchain_arcee.stores import InMemoryChatStore
-
-        yield InMemoryChatStore(**kwargs), prefix
-    elif name == "sqlite":
-        from langchain_arcee.stores import SQLiteChatStore
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "bench.db"
-            store = SQLiteChatStore(path, **kwargs)
-            try:
-                yield store, str(path)
-            finally:
-                store.close()
-    elif name == "postgres":
-        from langchain_arcee.stores import PostgresChatStore
-
-        store = PostgresChatStore(POSTGRES_URL, table_prefix=prefix, **kwargs)
-        try:
-            yield store, prefix
-        finally:
-            store.close()
-            drop_postgres_tables(prefix)
-    elif name == "redis":
-        from langchain_arcee.stores import RedisChatStore
-
-        store = RedisChatStore(REDIS_URL, key_prefix=prefix, **kwargs)
-        try:
-            yield store, prefix
-        finally:
-            store.close()
-            _delete_redis_keys(prefix)
-    else:
-        raise ValueError(f"unknown store {name!r} (one of {', '.join(STORE_NAMES)})")
+    with contextlib.ExitStack() as cleanup:
+        where = _prefix()
+        if name == "sqlite":
+            where = str(Path(cleanup.enter_context(tempfile.TemporaryDirectory())) / "bench.db")
+        elif name == "postgres":
+            cleanup.callback(drop_postgres_tables, where)
+        elif name == "redis":
+            cleanup.callback(_delete_redis_keys, where)
+        store = _construct(name, where, **kwargs)
+        cleanup.callback(store.close)
+        yield store, where
