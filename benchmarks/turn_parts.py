@@ -186,7 +186,8 @@ def main() -> None:
     if args.only == "adapter":
         return
 
-    stores = [s for s in args.stores.split(",") if s and not unavailable(s)]
+    # The in-memory store has no caches to turn off and no second object on the same data.
+    stores = [s for s in args.stores.split(",") if s and s != "memory" and not unavailable(s)]
     history = conversation(args.stored)
 
     print(f"protocol: begin (newest {args.stored + 1}) + commit, no model, ms per turn")
