@@ -24,7 +24,7 @@ REDIS_URL = os.environ.get("ARCEE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 STORE_NAMES = ("memory", "sqlite", "postgres", "redis")
 
 
-def _libpq_url(url: str) -> str:
+def libpq_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
@@ -34,7 +34,7 @@ def unavailable(name: str) -> str | None:
         if name == "postgres":
             import psycopg
 
-            psycopg.connect(_libpq_url(POSTGRES_URL), connect_timeout=3).close()
+            psycopg.connect(libpq_url(POSTGRES_URL), connect_timeout=3).close()
         elif name == "redis":
             import redis
 
@@ -52,7 +52,7 @@ def postgres_bytes(prefix: str) -> int:
     """``pg_total_relation_size`` summed over the tables whose name starts with ``prefix``."""
     import psycopg
 
-    with psycopg.connect(_libpq_url(POSTGRES_URL)) as conn:
+    with psycopg.connect(libpq_url(POSTGRES_URL)) as conn:
         row = conn.execute(
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
             "WHERE c.relkind = 'r' AND c.relname LIKE %s",
@@ -65,7 +65,7 @@ def drop_postgres_tables(prefix: str) -> None:
     """Drop every table whose name starts with ``prefix`` (with its indexes and sequences)."""
     import psycopg
 
-    with psycopg.connect(_libpq_url(POSTGRES_URL), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
         names = [
             row[0]
             for row in conn.execute(

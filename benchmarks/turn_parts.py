@@ -14,6 +14,13 @@
   window right after it (``model.invoke(window)`` / ``ainvoke``), at 100 and ``--stored``
   messages: what the memory adapter itself costs the client per turn (session, window fit,
   checks, commit); medians of the per-pair differences;
+* ``idle``: what one round trip costs when the other side was idle, as the database is between
+  a turn's start and its commit (the model call) and between turns: a minimal round trip
+  (PostgreSQL: a prepared ``SELECT 1`` and a one-row ``INSERT`` into a logged table, which
+  waits for the WAL flush; Redis: ``PING``; the loopback server: ``GET /models``), and a
+  pure-Python loop with no I/O (what idling does to this process's own work), back to back
+  and after a ``--pause`` (default 3 ms, not counted), wall and client CPU; and each store's
+  protocol with that pause before the start and between the start and the commit;
 * ``gc``: one in-memory adapter turn against the loopback server measured as
   ``benchmarks.common.median_ms`` measures the other benchmarks (a full collection before each
   sample, the collector paused during it) and with the collector simply left running.
@@ -29,17 +36,19 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import http.client
 import itertools
 import statistics
 import time
+import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from benchmarks.common import conversation, loopback_server, median_ms
-from benchmarks.stores import open_store, open_twin, unavailable
+from benchmarks.stores import POSTGRES_URL, REDIS_URL, libpq_url, open_store, open_twin, unavailable
 from langchain_arcee import ChatArcee
 from langchain_arcee.stores import ChatStore
 
@@ -160,6 +169,111 @@ def _cpu_ms(fn: Callable[[], object], repeat: int) -> float:
     return (time.process_time() - start) / repeat * 1000
 
 
+def _after_pause(
+    steps: list[Callable[[], object]], pause: float, repeat: int
+) -> tuple[float, float]:
+    """Median wall and client CPU (ms) of running ``steps``, each after sleeping ``pause`` s.
+
+    The sleeps are not counted: what is timed is what the steps cost when the other side (and
+    this process) idled first, as a turn's statements do around the model call.
+    """
+    walls, cpus = [], []
+    for _ in range(repeat):
+        wall = cpu = 0.0
+        for step in steps:
+            if pause:
+                time.sleep(pause)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            step()
+            wall += time.perf_counter() - start
+            cpu += time.process_time() - start_cpu
+        walls.append(wall * 1000)
+        cpus.append(cpu * 1000)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+@contextlib.contextmanager
+def _minimal_round_trips(
+    base_url: str, stores: list[str]
+) -> Iterator[dict[str, Callable[[], object]]]:
+    """The cheapest round trip to each server: what any request to it pays at least."""
+    with contextlib.ExitStack() as stack:
+        url = urllib.parse.urlsplit(base_url)
+        server = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port)
+        stack.callback(server.close)
+        models = f"{url.path.rstrip('/')}/models"
+
+        def get_models() -> None:
+            server.request("GET", models)
+            server.getresponse().read()
+
+        trips: dict[str, Callable[[], object]] = {
+            # No I/O at all: what idling does to this process's own work.
+            "no round trip: pure-Python loop": lambda: sum(i * i for i in range(5000)),
+            "loopback server: GET /models": get_models,
+        }
+        if "postgres" in stores:
+            import psycopg
+
+            conn = stack.enter_context(psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True))
+            table = f"turn_parts_{uuid.uuid4().hex[:12]}"
+            conn.execute(f"CREATE TABLE {table} (x int)")
+            stack.callback(conn.execute, f"DROP TABLE {table}")
+            trips["postgres: SELECT 1"] = lambda: conn.execute("SELECT 1", prepare=True).fetchone()
+            trips["postgres: INSERT one row (WAL flush)"] = lambda: conn.execute(
+                f"INSERT INTO {table} VALUES (1)", prepare=True
+            )
+        if "redis" in stores:
+            import redis
+
+            client = redis.Redis.from_url(REDIS_URL)
+            stack.callback(client.close)
+            trips["redis: PING"] = client.ping
+        yield trips
+
+
+def _idle(
+    base_url: str, stores: list[str], stored: int, pause: float, repeat: int, rounds: int
+) -> None:
+    """Round trips and each store's protocol, back to back and after idling ``pause`` s."""
+    history = conversation(stored)
+    with contextlib.ExitStack() as stack:
+        trips = stack.enter_context(_minimal_round_trips(base_url, stores))
+        plans: dict[str, list[Callable[[], object]]] = {
+            label: [trip] for label, trip in trips.items()
+        }
+        for name in stores:
+            store, _ = stack.enter_context(open_store(name))
+            store.append("idle", history)
+            leases: list[object] = []
+
+            def begin(store: ChatStore = store, leases: list[object] = leases) -> None:
+                start = store.try_begin_turn(
+                    "idle", uuid.uuid4().hex, last=stored + 1, lease_seconds=30
+                )
+                assert start is not None
+                leases.append(start.lease)
+
+            def commit(store: ChatStore = store, leases: list[object] = leases) -> None:
+                store.commit_turn(leases.pop(), [HumanMessage("q"), AIMessage("a")])  # type: ignore[arg-type]
+
+            plans[f"{name}: protocol (begin, commit)"] = [begin, commit]
+        samples: dict[str, list[tuple[float, float]]] = {}
+        for _ in range(rounds):
+            for label, steps in plans.items():
+                for idle in (0.0, pause):
+                    _after_pause(steps, idle, 5)  # warm-up
+                    samples.setdefault(f"{label}|{idle}", []).append(
+                        _after_pause(steps, idle, repeat)
+                    )
+        for key, values in samples.items():
+            label, idled = key.split("|")
+            walls = [wall for wall, _ in values]
+            cpus = statistics.median(cpu for _, cpu in values)
+            when = f"after {float(idled) * 1000:.0f} ms idle" if float(idled) else "back to back"
+            _show(f"{label}, {when}", walls, f"ms wall, {cpus:.3f} ms CPU")
+
+
 def _show(label: str, values: list[float], unit: str) -> None:
     print(
         f"  {label:<44} {statistics.median(values):9.3f} {unit}  "
@@ -174,20 +288,28 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="turns per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smoke run")
-    parser.add_argument("--only", choices=("adapter",), help="run only the adapter CPU lines")
+    parser.add_argument(
+        "--only", choices=("adapter", "idle"), help="run only the adapter CPU or the idle lines"
+    )
+    parser.add_argument("--pause", type=float, default=0.003, help="idle seconds (idle lines)")
     args = parser.parse_args()
     if args.quick:
         args.stored, args.repeat, args.rounds, args.stores = 40, 3, 2, "sqlite"
 
+    # The in-memory store has no caches to turn off and no second object on the same data.
+    stores = [s for s in args.stores.split(",") if s and s != "memory" and not unavailable(s)]
+    if args.only in (None, "idle"):
+        print(f"idle: round trips and protocol at {args.stored} messages, medians")
+        with loopback_server("--accept-any-model") as base_url:
+            _idle(base_url, stores, args.stored, args.pause, args.repeat, args.rounds)
+    if args.only == "idle":
+        return
     print("adapter CPU: in-memory turn minus the model call of the same window, µs per turn")
     with loopback_server("--accept-any-model") as base_url:
         for stored in sorted({min(100, args.stored), args.stored}):
             _adapter_cpu(base_url, stored, args.repeat * 5, args.rounds)
     if args.only == "adapter":
         return
-
-    # The in-memory store has no caches to turn off and no second object on the same data.
-    stores = [s for s in args.stores.split(",") if s and s != "memory" and not unavailable(s)]
     history = conversation(args.stored)
 
     print(f"protocol: begin (newest {args.stored + 1}) + commit, no model, ms per turn")
