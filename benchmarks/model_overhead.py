@@ -47,7 +47,7 @@ from openai.types.chat import ChatCompletion
 
 from benchmarks.common import conversation, interleaved_medians, loopback_server, spread
 from langchain_arcee import ChatArcee
-from langchain_arcee.transport import encoded_body
+from langchain_arcee.body_encoding import encoded_body
 
 KEY = "bench-key"
 

@@ -468,10 +468,10 @@ class ChatArcee(BaseChatOpenAI):
         )
         response_format = payload.get("response_format")
         if isinstance(response_format, dict) and response_format.get("type") == "json_object":
-            # JSON mode needs no client-side parsing: keep it on the fast untyped path.
-            extra_body = dict(payload.get("extra_body") or {})
-            extra_body["response_format"] = payload.pop("response_format")
-            payload["extra_body"] = extra_body
+            # JSON mode needs no client-side parsing: keep it on the fast untyped path. The
+            # caller's own extra_body still wins, as it wins over any top-level key in the SDK.
+            json_mode = {"response_format": payload.pop("response_format")}
+            payload["extra_body"] = {**json_mode, **(payload.get("extra_body") or {})}
         return payload
 
     # ------------------------------------------------------------------ calls

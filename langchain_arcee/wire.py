@@ -24,6 +24,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from langchain_arcee.body_encoding import SdkEncodedList, plain_json
 from langchain_arcee.messages import REASONING_KEYS, reasoning_of
 
 ReasoningField = Literal["reasoning_content", "reasoning", "both"]
@@ -76,10 +77,13 @@ def _user_content(content: str | list[Any]) -> str | list[Any]:
         for block in content
     ):
         return text_of(content)
-    return [
+    blocks = [
         {"type": "text", "text": block} if isinstance(block, str) else dict(block)
         for block in content
     ]
+    # A caller's block may hold what orjson writes differently from the SDK (a NaN, an Enum):
+    # marked, the body goes to the SDK's encoder, which writes it or refuses it as it always did.
+    return blocks if plain_json(blocks) else SdkEncodedList(blocks)
 
 
 def _tool_call_to_wire(call: Mapping[str, Any], *, raw_args: bool = False) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from langchain_core.prompt_values import PromptValue
 from pydantic import BaseModel
 
 from langchain_arcee import ChatArcee
+from langchain_arcee.body_encoding import encoded_body
 from langchain_arcee.messages import all_messages
-from langchain_arcee.transport import encoded_body
 from langchain_arcee.wire import to_arcee_messages
 from tests.arcee_server import ArceeTestServer, Reply
 
