@@ -20,6 +20,7 @@ Stores know nothing about models: they store and return messages, nothing else.
 from __future__ import annotations
 
 import asyncio
+import enum
 import random
 import time
 import uuid
@@ -110,12 +111,18 @@ class TurnLease:
         version: The session's version when the turn read it; the turn's append is refused if
             the session has moved on since.
         lease_seconds: How long the claim lasts unless renewed.
+        life: Tells the session the turn read from a later one under the same id (deleted or
+            expired, then recreated up to the same version): the commit is refused unless the
+            session is still in this life. SQL stores: the newest message id the turn saw (0
+            for none; ids are never reused); Redis: the epoch of the session's list; in
+            memory: the session's serial number. ``None`` checks the version alone.
     """
 
     session_id: str
     token: str
     version: int
     lease_seconds: float
+    life: int | str | None = None
 
 
 @dataclass
@@ -133,6 +140,16 @@ class TurnStart:
     messages: list[BaseMessage]
     total: int
     head: BaseMessage | None = None
+
+
+class Retake(enum.Enum):
+    """A store's answer to a turn start's read that took the lease but must read again.
+
+    Not ``None`` (which means another turn holds the lease): the start's own token holds it,
+    so reading again with the same token always may. Stores read again, whole, at once.
+    """
+
+    RETAKE = "retake"
 
 
 DEFAULT_LEASE_SECONDS = 60.0

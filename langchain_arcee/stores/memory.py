@@ -10,6 +10,7 @@ copies, so no caller can change what a later turn sends.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -47,6 +48,8 @@ class _Session:
     lease_deadline: float = 0.0
     summary: SessionSummary | None = None
     last_turn_token: str | None = None
+    # Which life of the session id this is (a purged session recreated gets a new number).
+    life: int = 0
 
 
 class InMemoryChatStore(ChatStore):
@@ -80,6 +83,7 @@ class InMemoryChatStore(ChatStore):
         self.ttl = normalize_ttl(ttl)
         # Ordered least recently updated first, so bounding by sessions pops from the front.
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._lives = itertools.count(1)
         self._lock = threading.Lock()
 
     # ---- internals (call with the lock held) ---------------------------------------------
@@ -98,7 +102,7 @@ class InMemoryChatStore(ChatStore):
     def _session(self, session_id: str) -> _Session:
         session = self._live(session_id)
         if session is None:
-            session = self._sessions[session_id] = _Session()
+            session = self._sessions[session_id] = _Session(life=next(self._lives))
         return session
 
     def _store(self, session_id: str, session: _Session, stored: list[BaseMessage]) -> None:
@@ -136,7 +140,7 @@ class InMemoryChatStore(ChatStore):
             messages = session.messages
             window = messages if last is None else messages[-last:] if last else []
             head = messages[0] if len(window) < len(messages) else None
-            lease = TurnLease(session_id, token, session.version, lease_seconds)
+            lease = TurnLease(session_id, token, session.version, lease_seconds, session.life)
             # The turn gets the stored objects themselves (no copy): the adapter never
             # mutates them, and this keeps a turn's cost independent of its history's size.
             return TurnStart(lease, list(window), len(messages), head)
@@ -146,7 +150,8 @@ class InMemoryChatStore(ChatStore):
         stored = self._prepare(messages)
         with self._lock:
             session = self._session(lease.session_id)
-            if session.version != lease.version:
+            other_life = lease.life is not None and lease.life != session.life
+            if session.version != lease.version or other_life:
                 if session.last_turn_token == lease.token and session.version == lease.version + 1:
                     return  # this very turn was stored already (a retried commit)
                 raise conflict_error(lease, messages)

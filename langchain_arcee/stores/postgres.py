@@ -24,7 +24,7 @@ from langchain_core.messages import BaseMessage
 
 from langchain_arcee.extras import missing_extra
 from langchain_arcee.redaction import redact_url, scrub, url_secrets
-from langchain_arcee.stores.base import TurnLease, TurnStart, conflict_error
+from langchain_arcee.stores.base import Retake, TurnLease, TurnStart, conflict_error
 from langchain_arcee.stores.relational import Results, Work, store_error
 from langchain_arcee.stores.serialization import DecodeCache
 from langchain_arcee.stores.window_cache import State
@@ -283,6 +283,10 @@ class PostgresChatStore(SQLChatStore):
                     summary = CASE WHEN {expired} THEN NULL ELSE s.summary END,
                     summary_covers = CASE WHEN {expired} THEN NULL ELSE s.summary_covers END
                 WHERE s.session_id = :sid AND s.version = :base
+                    -- the same life of the session (not one deleted or expired, then recreated
+                    -- up to this version): its newest message is still the one the turn saw
+                    AND (CAST(:life AS bigint) IS NULL OR CAST(:life AS bigint) = coalesce(
+                        (SELECT max(id) FROM {messages} WHERE session_id = :sid), 0))
                 RETURNING s.session_id
             ),
             purged AS (
@@ -291,7 +295,8 @@ class PostgresChatStore(SQLChatStore):
                     AND coalesce((SELECT expired FROM old), false)
             ),{added}
             SELECT (SELECT count(*) FROM cur) AS applied, s.version, s.last_turn_token,
-                (SELECT max(id) FROM added) AS newest
+                (SELECT max(id) FROM added) AS newest,
+                coalesce((SELECT expired FROM old), false) AS purged
             FROM (SELECT 1) AS one LEFT JOIN {sessions} AS s ON s.session_id = :sid
         """)
         self._append_stmt = text(f"""
@@ -328,8 +333,8 @@ class PostgresChatStore(SQLChatStore):
 
     def _begin_finish(
         self, session_id: str, token: str, lease: float, last: int | None, known: State | None
-    ) -> Callable[[Results], TurnStart | None]:
-        def finish(results: Results) -> TurnStart | None:
+    ) -> Callable[[Results], TurnStart | Retake | None]:
+        def finish(results: Results) -> TurnStart | Retake | None:
             rows = results[-1]
             state = [row for row in rows if row[0] == 0]
             if not state:
@@ -337,13 +342,12 @@ class PostgresChatStore(SQLChatStore):
             _, newest, _, version, total, expired, seen, grown = state[0]
             if seen != version and not (seen is None and version == 0):
                 # The messages were read from a snapshot taken before a turn committed (this
-                # statement waited for its row lock): retake the lease (same token) and read
-                # again.
-                return None
+                # statement waited for its row lock): read again (this token holds the lease).
+                return Retake.RETAKE
             window = [(row[1], row[2]) for row in rows if row[0] == 1]
             head = [(row[1], row[2]) for row in rows if row[0] == 2]
             return self._turn_start(
-                TurnLease(session_id, token, int(version), lease),
+                TurnLease(session_id, token, int(version), lease, life=int(newest or 0)),
                 window,
                 head,
                 int(total),
@@ -365,9 +369,9 @@ class PostgresChatStore(SQLChatStore):
         self, lease: TurnLease, messages: Sequence[BaseMessage], encoded: list[str]
     ) -> Callable[[Results], None]:
         def finish(results: Results) -> None:
-            applied, version, last_token, newest = results[-1][0]
+            applied, version, last_token, newest, purged = results[-1][0]
             if applied:
-                self._committed(lease, encoded, newest)
+                self._committed(lease, encoded, newest, bool(purged))
                 return
             self._windows.forget(lease.session_id)
             # Applied already by an earlier attempt of this very turn whose reply was lost?

@@ -50,6 +50,7 @@ from langchain_arcee.extras import missing_extra
 from langchain_arcee.redaction import redact_url, scrub, url_secrets
 from langchain_arcee.stores.base import (
     ChatStore,
+    Retake,
     SessionInfo,
     SessionSummary,
     StoreError,
@@ -109,10 +110,11 @@ return {version, total, head, window, epoch, grown}
 """
 
 # KEYS: list, meta, lease, index. ARGV: token, base version ('' = unconditional), ttl ms
-# (0 = none), index member, messages... Returns {epoch, length} if stored now, 1 if stored
-# already by this token, 0 if the session moved on. The epoch (field e, the time the session's
-# list last started from empty: created, cleared, or lost to eviction) tells two lives of a
-# session id apart in the window caches' states.
+# (0 = none), index member, epoch the turn read ('' = any), messages... Returns {epoch, length}
+# if stored now, 1 if stored already by this token, 0 if the session moved on. The epoch (field
+# e, the time the session's list last started from empty: created, cleared, or lost to eviction
+# or expiry) tells two lives of a session id apart: in the window caches' states, and for a
+# turn's commit, refused in a later life that reached the version it read.
 _APPEND = """
 local version = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
 if ARGV[2] ~= '' and version ~= tonumber(ARGV[2]) then
@@ -121,8 +123,9 @@ if ARGV[2] ~= '' and version ~= tonumber(ARGV[2]) then
     end
     return 0
 end
+if ARGV[5] ~= '' and (redis.call('HGET', KEYS[2], 'e') or '') ~= ARGV[5] then return 0 end
 local fresh = redis.call('LLEN', KEYS[1]) == 0
-for i = 5, #ARGV, 1000 do
+for i = 6, #ARGV, 1000 do
     redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 local epoch = redis.call('HGET', KEYS[2], 'e')
@@ -240,7 +243,8 @@ class _Op(Generic[_T]):
     errors_as_values: bool = False
 
 
-_Plan = Generator["_Op[Any]", list[Any], _T]
+_Plan = Generator["_Op[Any]", Any, _T]
+"""Round trips run in turn; each op's answer is sent back into the plan."""
 
 
 class RedisChatStore(ChatStore):
@@ -501,24 +505,50 @@ class RedisChatStore(ChatStore):
             return result
 
     # ---- operations --------------------------------------------------------------------------
-    def _begin_op(
+    def _begin_plan(
         self, session_id: str, token: str, last: int | None, lease_seconds: float
-    ) -> _Op[TurnStart | None]:
+    ) -> _Plan[TurnStart | None]:
+        """A turn start (one script).
+
+        Read again, whole, if this object's cached window moved on meanwhile (the start's token
+        holds the lease by then).
+        """
         check_last(last)
+        start: TurnStart | Retake | None = yield self._begin_op(
+            session_id, token, last, lease_seconds
+        )
+        if start is Retake.RETAKE:
+            start = yield self._begin_op(session_id, token, last, lease_seconds, cached=False)
+        assert start is not Retake.RETAKE  # a whole read is never retaken
+        return start
+
+    def _begin_op(
+        self,
+        session_id: str,
+        token: str,
+        last: int | None,
+        lease_seconds: float,
+        *,
+        cached: bool = True,
+    ) -> _Op[TurnStart | Retake | None]:
         keys = self._keys(session_id)
         lease_ms = max(1, int(lease_seconds * 1000))
         window = -1 if last is None else last
 
-        known = self._windows.known(session_id, last)
+        known = self._windows.known(session_id, last) if cached else None
+        if known is not None and not known[1][0]:
+            # No epoch (a list an older version wrote, never committed to by this one): its
+            # writers don't stamp a clear and a rewrite, so it is read whole every time.
+            known = None
         known_args = (known[0], *known[1]) if known is not None else (-1, "", -1, "")
 
-        def finish(replies: list[Any]) -> TurnStart | None:
+        def finish(replies: list[Any]) -> TurnStart | Retake | None:
             reply = replies[0]
             if reply is None:
                 return None
             version, total, head, raws, epoch, grown = reply
             decode = self._cache.decode_many
-            lease = TurnLease(session_id, token, int(version), lease_seconds)
+            lease = TurnLease(session_id, token, int(version), lease_seconds, _as_str(epoch))
             stamp = (_as_str(epoch), int(total))
             if known is not None and (int(version), stamp) == (known[0], known[1][:2]):
                 newest = known[1][2]  # at the cached state: nothing shipped
@@ -535,7 +565,7 @@ class RedisChatStore(ChatStore):
                 grown=bool(grown),
             )
             if messages is None:
-                return None  # the cached window was dropped meanwhile: take the lease again
+                return Retake.RETAKE  # the cached window moved on meanwhile: read again
             first = None
             if head and len(messages) < int(total):
                 first = decode([head], session_id=session_id, shared=True)[0]
@@ -552,21 +582,24 @@ class RedisChatStore(ChatStore):
         *,
         token: str = "",
         base: int | None = None,
+        life: str = "",
     ) -> _Op[None]:
         messages_key, meta_key, lease_key = self._keys(session_id)
         ttl_ms = int(self.ttl.total_seconds() * 1000) if self.ttl is not None else 0
         keys = (messages_key, meta_key, lease_key, self.index_key)
         base_arg = "" if base is None else base
         member = _session_bytes(session_id)
-        command = ("EVAL", _APPEND, 4, *keys, token, base_arg, ttl_ms, member, *encoded)
+        command = ("EVAL", _APPEND, 4, *keys, token, base_arg, ttl_ms, member, life, *encoded)
         return _Op([command], finish)
 
     def _commit_op(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> _Op[None]:
         encoded = encode_messages(messages)
+        life = lease.life if isinstance(lease.life, str) else ""
 
         def finish(replies: list[Any]) -> None:
             reply = replies[0]
-            if isinstance(reply, list):  # stored now: the cache moves along
+            if isinstance(reply, list) and (not life or _as_str(reply[0]) == life):
+                # Stored now, onto the list the turn read: the cache moves along.
                 epoch, length = reply
                 appended = self._cache.decode_many(
                     encoded, session_id=lease.session_id, shared=True
@@ -577,11 +610,13 @@ class RedisChatStore(ChatStore):
                 )
                 return
             self._windows.forget(lease.session_id)
+            if isinstance(reply, list):
+                return  # stored now, onto a list that had started afresh (evicted, expired)
             if not int(reply):
                 raise conflict_error(lease, messages)
 
         return self._append_op(
-            lease.session_id, encoded, finish, token=lease.token, base=lease.version
+            lease.session_id, encoded, finish, token=lease.token, base=lease.version, life=life
         )
 
     def _lease_op(self, lease: TurnLease, renew: bool) -> _Op[bool]:
@@ -692,15 +727,15 @@ class RedisChatStore(ChatStore):
         self, session_id: str, token: str, *, last: int | None, lease_seconds: float
     ) -> TurnStart | None:
         """Take the lease and read the newest ``last`` messages (one script)."""
-        op = self._begin_op(session_id, token, last, lease_seconds)
-        return self._run(op, session_id, "begin turn")
+        plan = self._begin_plan(session_id, token, last, lease_seconds)
+        return self._drive(plan, session_id, "begin turn")
 
     async def atry_begin_turn(
         self, session_id: str, token: str, *, last: int | None, lease_seconds: float
     ) -> TurnStart | None:
         """Async :meth:`try_begin_turn`."""
-        op = self._begin_op(session_id, token, last, lease_seconds)
-        return await self._arun(op, session_id, "begin turn")
+        plan = self._begin_plan(session_id, token, last, lease_seconds)
+        return await self._adrive(plan, session_id, "begin turn")
 
     def commit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
         """Append the turn if the session is still at ``lease.version`` (one script)."""

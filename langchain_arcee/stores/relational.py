@@ -33,7 +33,7 @@ import asyncio
 import re
 import threading
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ from langchain_core.messages import BaseMessage
 
 from langchain_arcee.stores.base import (
     ChatStore,
+    Retake,
     SessionInfo,
     SessionSummary,
     StoreError,
@@ -64,6 +65,9 @@ Work = list[tuple[Any, Any]]
 
 Results = list[Any]
 """What a unit of work returned: per statement its rows (a list) or its rowcount (an int)."""
+
+_Plan = Generator[tuple[Work, Callable[[Results], Any]], Any, _T]
+"""Units of work run in turn, each with what turns its results into an answer (sent back)."""
 
 
 def check_identifier(value: str, what: str) -> str:
@@ -260,15 +264,15 @@ class RelationalChatStore(ChatStore):
 
     def _begin_finish(
         self, session_id: str, token: str, lease: float, last: int | None, known: State | None
-    ) -> Callable[[Results], TurnStart | None]:
-        def finish(results: Results) -> TurnStart | None:
+    ) -> Callable[[Results], TurnStart | Retake | None]:
+        def finish(results: Results) -> TurnStart | Retake | None:
             taken, window, head, newest_and_grown = results[-4:]
             if not taken:
                 return None
             version, total, expired = taken[0]
             newest, grown = newest_and_grown[0]
             return self._turn_start(
-                TurnLease(session_id, token, int(version), lease),
+                TurnLease(session_id, token, int(version), lease, life=int(newest or 0)),
                 window,
                 head,
                 int(total),
@@ -293,15 +297,14 @@ class RelationalChatStore(ChatStore):
         known: State | None,
         last: int | None,
         grown: bool = False,
-    ) -> TurnStart | None:
+    ) -> TurnStart | Retake:
         """A turn's start from the rows read (newest first) and the session's state.
 
         The window's rows were not shipped if the session is still at the ``known`` state:
         its messages come from the window cache then. If it only grew since (``grown``: the
         newest message cached is still there, and messages are only ever deleted a whole
-        session at a time), only the rows after that one were shipped. ``None`` (take the
-        lease again, which the same token may) if another thread dropped the cached window
-        meanwhile.
+        session at a time), only the rows after that one were shipped. :attr:`Retake.RETAKE`
+        if another thread moved the cached window on meanwhile.
         """
         session_id = lease.session_id
         if expired:
@@ -317,14 +320,23 @@ class RelationalChatStore(ChatStore):
             session_id, (lease.version, newest), known, last, total, read, grown=grown
         )
         if messages is None:
-            return None
+            return Retake.RETAKE
         first = None
         if head and len(messages) < total:
             first = decode([head[0][1]], session_id=session_id, shared=True)[0]
         return TurnStart(lease, messages, total, first)
 
-    def _committed(self, lease: TurnLease, encoded: list[str], newest: int | None) -> None:
-        """Move the window cache along with this object's own commit."""
+    def _committed(
+        self, lease: TurnLease, encoded: list[str], newest: int | None, purged: bool
+    ) -> None:
+        """Move the window cache along with this object's own commit.
+
+        A commit that purged the session's messages first (it had expired since the turn
+        read it) starts the session afresh: what was cached is dropped, not extended.
+        """
+        if purged:
+            self._windows.forget(lease.session_id)
+            return
         appended = self._cache.decode_many(encoded, session_id=lease.session_id, shared=True)
         state: State = (lease.version + 1, newest)
         self._windows.advance(lease.session_id, lease.version, state, appended)
@@ -335,6 +347,7 @@ class RelationalChatStore(ChatStore):
             lease.session_id,
             token=lease.token,
             base=lease.version,
+            life=lease.life,
             n=len(encoded),
             ttl=self._ttl_seconds(),
         )
@@ -343,6 +356,7 @@ class RelationalChatStore(ChatStore):
         params = self._commit_params(lease, encoded)
         rows = [{**params, "data": data} for data in encoded]
         return [
+            (self._newest, params),  # the session's life, checked in finish
             (self._purge_if_expired, params),
             (self._insert_if_at_base, rows),
             (self._bump_if_at_base, params),
@@ -354,9 +368,14 @@ class RelationalChatStore(ChatStore):
         self, lease: TurnLease, messages: Sequence[BaseMessage], encoded: list[str]
     ) -> Callable[[Results], None]:
         def finish(results: Results) -> None:
-            bumped, state, newest = results[-3:]
+            before, purged, _, bumped, state, newest = results[-6:]
+            if bumped and lease.life is not None and (before[0][0] or 0) != lease.life:
+                # Stored at the version the turn read, but into a later life of the session
+                # (deleted or expired, then recreated): raising rolls the unit back.
+                self._windows.forget(lease.session_id)
+                raise conflict_error(lease, messages)
             if bumped:
-                self._committed(lease, encoded, newest[0][0] if newest else None)
+                self._committed(lease, encoded, newest[0][0] if newest else None, bool(purged))
                 return
             self._windows.forget(lease.session_id)
             # Not applied now; applied already if an earlier attempt of this very turn
@@ -466,27 +485,60 @@ class RelationalChatStore(ChatStore):
         return await self._arun(work, session_id, _renewed, write=True)
 
     # ---- the ChatStore API -------------------------------------------------------------
+    def _begin_plan(
+        self, session_id: str, token: str, last: int | None, lease_seconds: float
+    ) -> _Plan[TurnStart | None]:
+        """A turn start: take the lease and read the newest ``last`` messages (one unit).
+
+        A read that must be taken again (another thread moved this object's cached window on
+        meanwhile; on PostgreSQL, a read whose snapshot predates a commit it waited for) is
+        taken again at once, whole: the start's token holds the lease by then. Should that one
+        also need retaking, the lease is given back and the session reported busy.
+        """
+        self._check_session_id(session_id)
+        check_last(last)
+        known = self._windows.known(session_id, last)
+        for cached in (known, None):
+            work = self._begin_work(session_id, token, last, lease_seconds, cached)
+            finish = self._begin_finish(session_id, token, lease_seconds, last, cached)
+            start: TurnStart | Retake | None = yield work, finish
+            if start is not Retake.RETAKE:
+                return start
+        yield self._lease_work(self._release, TurnLease(session_id, token, 0, lease_seconds)), _none
+        return None
+
     def try_begin_turn(
         self, session_id: str, token: str, *, last: int | None, lease_seconds: float
     ) -> TurnStart | None:
         """Take the lease and read the newest ``last`` messages in one transaction."""
-        self._check_session_id(session_id)
-        check_last(last)
-        known = self._windows.known(session_id, last)
-        work = self._begin_work(session_id, token, last, lease_seconds, known)
-        finish = self._begin_finish(session_id, token, lease_seconds, last, known)
-        return self._run(work, session_id, finish, write=True)
+        return self._drive(self._begin_plan(session_id, token, last, lease_seconds), session_id)
 
     async def atry_begin_turn(
         self, session_id: str, token: str, *, last: int | None, lease_seconds: float
     ) -> TurnStart | None:
         """Async :meth:`try_begin_turn`."""
-        self._check_session_id(session_id)
-        check_last(last)
-        known = self._windows.known(session_id, last)
-        work = self._begin_work(session_id, token, last, lease_seconds, known)
-        finish = self._begin_finish(session_id, token, lease_seconds, last, known)
-        return await self._arun(work, session_id, finish, write=True)
+        plan = self._begin_plan(session_id, token, last, lease_seconds)
+        return await self._adrive(plan, session_id)
+
+    def _drive(self, plan: _Plan[_T], session_id: str) -> _T:
+        """Run a plan's units of work in turn (each a write), sending back their answers."""
+        try:
+            work, finish = next(plan)
+            while True:
+                work, finish = plan.send(self._run(work, session_id, finish, write=True))
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+
+    async def _adrive(self, plan: _Plan[_T], session_id: str) -> _T:
+        """Async :meth:`_drive`."""
+        try:
+            work, finish = next(plan)
+            while True:
+                work, finish = plan.send(await self._arun(work, session_id, finish, write=True))
+        except StopIteration as done:
+            result: _T = done.value
+            return result
 
     def commit_turn(self, lease: TurnLease, messages: Sequence[BaseMessage]) -> None:
         """Append the turn if the session is still at ``lease.version``; release the lease."""

@@ -224,7 +224,13 @@ class SQLChatStore(RelationalChatStore):
                 self.engine.dispose()
 
     def drop_tables(self) -> None:
-        """Drop this store's tables and everything in them (for tests and teardown)."""
+        """Drop this store's tables and everything in them (for tests and teardown).
+
+        This object forgets what it cached of them. Other store objects on the same tables
+        don't know: message ids start again in recreated tables, so one of them could take a
+        recreated session for the one it cached. Drop tables no other object is using.
+        """
+        self._windows.forget_all()
         try:
             self.metadata.drop_all(self.engine)
         except SQLAlchemyError as exc:

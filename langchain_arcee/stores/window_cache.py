@@ -174,6 +174,12 @@ class WindowCache:
         with self._lock:
             self._drop(session_id)
 
+    def forget_all(self) -> None:
+        """Drop what is kept for every session."""
+        with self._lock:
+            self._entries.clear()
+            self._held = 0
+
     # ---- under the lock ------------------------------------------------------------------
     def _put(self, session_id: str, entry: _Entry) -> None:
         self._drop(session_id)
