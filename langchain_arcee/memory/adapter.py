@@ -526,6 +526,17 @@ class RunnableWithMemory(Runnable[Any, Any]):
         RENEWER.register(keepalive)
         return keepalive
 
+    def _summarizer_config(self, config: RunnableConfig) -> RunnableConfig:
+        """The summarizer's config: the turn's, without the keys that name the turn's session.
+
+        A summarizer with memory of its own (its own session bound by ``with_config``) would
+        otherwise be handed this turn's session and wait on this turn's own lease.
+        """
+        configurable = config.get("configurable") or {}
+        keys = self._resolver.keys
+        own = {key: value for key, value in configurable.items() if key not in keys}
+        return {**config, "configurable": own}
+
     @staticmethod
     def _log_release_failure(session: Session) -> None:
         logger.warning("session %r: releasing the turn's claim failed", session.name, exc_info=True)
@@ -561,7 +572,10 @@ class RunnableWithMemory(Runnable[Any, Any]):
                     if isinstance(step, Summarize):
                         assert self.summary is not None
                         summarizer = self.summary.summarizer
-                        summarized = run_summary_plan(step.plan, session.io, summarizer, child)
+                        own = self._summarizer_config(child)
+                        summarized = run_summary_plan(
+                            step.plan, session.io, summarizer, own, at=start.lease
+                        )
                         step = plan.send(summarized)
                         continue
                     try:
@@ -625,7 +639,10 @@ class RunnableWithMemory(Runnable[Any, Any]):
                         assert self.summary is not None
                         summarizer = self.summary.summarizer
                         io = session.io
-                        summarized = await arun_summary_plan(step.plan, io, summarizer, child)
+                        own = self._summarizer_config(child)
+                        summarized = await arun_summary_plan(
+                            step.plan, io, summarizer, own, at=start.lease
+                        )
                         step = plan.send(summarized)
                         continue
                     try:

@@ -102,10 +102,14 @@ class SessionIO(Protocol):
     async def aload_page(self, offset: int, limit: int) -> list[BaseMessage]:
         """Async :meth:`load_page`."""
 
-    def save_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
-        """Compare-and-set the session's running summary."""
+    def save_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None
+    ) -> bool:
+        """Compare-and-set the session's running summary (while it is as turn ``at`` read it)."""
 
-    async def asave_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+    async def asave_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None
+    ) -> bool:
         """Async :meth:`save_summary`."""
 
 
@@ -209,14 +213,20 @@ class StoreSessionIO:
         """Async :meth:`load_page`."""
         return await self.store.aread_page(self.session_id, offset=offset, limit=limit)
 
-    def save_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+    def save_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None
+    ) -> bool:
         """Compare-and-set the session's summary."""
-        return self.store.save_summary(self.session_id, summary, expected_covers=expected_covers)
+        return self.store.save_summary(
+            self.session_id, summary, expected_covers=expected_covers, at=at
+        )
 
-    async def asave_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+    async def asave_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None
+    ) -> bool:
         """Async :meth:`save_summary`."""
         return await self.store.asave_summary(
-            self.session_id, summary, expected_covers=expected_covers
+            self.session_id, summary, expected_covers=expected_covers, at=at
         )
 
 
@@ -323,11 +333,15 @@ class HistorySessionIO:
         """Async :meth:`load_page`."""
         return list((await self.history.aget_messages())[offset : offset + limit])
 
-    def save_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+    def save_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None
+    ) -> bool:
         """Never stored (see :meth:`load_summary`)."""
         return False
 
-    async def asave_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+    async def asave_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None
+    ) -> bool:
         """Never stored (see :meth:`load_summary`)."""
         return False
 

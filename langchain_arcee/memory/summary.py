@@ -67,7 +67,7 @@ from langchain_arcee.memory.window import (
     split_turns,
 )
 from langchain_arcee.messages import reasoning_of
-from langchain_arcee.stores.base import SessionSummary
+from langchain_arcee.stores.base import SessionSummary, TurnLease
 
 logger = logging.getLogger(__name__)
 
@@ -238,10 +238,18 @@ class SummaryIO(Protocol):
     async def aload_page(self, offset: int, limit: int) -> list[BaseMessage]:
         """Async :meth:`load_page`."""
 
-    def save_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
-        """Store ``summary`` if the stored one still has ``covers == expected_covers``."""
+    def save_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None
+    ) -> bool:
+        """Store ``summary`` if the stored one still has ``covers == expected_covers``.
 
-    async def asave_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+        ``at``: the turn the summary is made in; stored only while the session is still at
+        that turn's version and life (``None``: the covers alone decide).
+        """
+
+    async def asave_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None
+    ) -> bool:
         """Async :meth:`save_summary`."""
 
 
@@ -409,9 +417,16 @@ def render_turn(messages: Sequence[BaseMessage], include_reasoning: bool) -> str
 
 
 def summarizer_input(
-    previous: SessionSummary | None, turns: Sequence[StoredTurn], policy: SummaryPolicy
+    previous: SessionSummary | None,
+    turns: Sequence[StoredTurn],
+    policy: SummaryPolicy,
+    max_tokens: int | None = None,
 ) -> list[BaseMessage]:
-    """The summarizer's messages: the instruction, then the previous summary and new turns."""
+    """The summarizer's messages: the instruction, then the previous summary and new turns.
+
+    ``max_tokens`` is the size asked for (default: three quarters of ``max_summary_tokens``).
+    """
+    asked = max_tokens if max_tokens is not None else policy.max_summary_tokens * 3 // 4
     parts = [
         "Previous summary:",
         previous.text if previous is not None else "(none yet: this is the first summary)",
@@ -419,8 +434,7 @@ def summarizer_input(
         "New turns to fold into the summary:",
         "\n\n".join(render_turn(t.messages, policy.include_reasoning) for t in turns),
         "",
-        f"Reply with the updated summary only, in at most {policy.max_summary_tokens * 3 // 4} "
-        "tokens.",
+        f"Reply with the updated summary only, in at most {asked} tokens.",
     ]
     return [SystemMessage(policy.prompt), HumanMessage("\n".join(parts))]
 
@@ -455,6 +469,21 @@ def summary_text(output: Any, policy: SummaryPolicy, count: TokenCounter) -> str
 
 
 # ---- the plan of a turn's summary step -----------------------------------------------------
+@dataclass(frozen=True)
+class _Composed:
+    """A turn's history with a given summary.
+
+    Attributes:
+        history: What to send before the input: the lead, then the newest turns that fit.
+        kept: How many of the newest turns it holds.
+        summarized: Whether the summary is in it (``False``: it did not fit beside the input).
+    """
+
+    history: list[BaseMessage]
+    kept: int
+    summarized: bool
+
+
 def _compose(
     pinned: SystemMessage | None,
     summary: SessionSummary | None,
@@ -464,40 +493,90 @@ def _compose(
     *,
     budget: WindowBudget | None,
     max_messages: int | None,
-    session_id: str,
-) -> tuple[list[BaseMessage], int]:
-    """The history to send and how many of the newest ``turns`` it holds."""
+    keep_newest: bool = False,
+) -> _Composed:
+    """The history to send with ``summary``.
+
+    ``keep_newest``: the newest turn is sent whatever it costs (the input answers its tool
+    calls); if it does not fit beside the summary, the summary gives way.
+    """
     head = [pinned] if pinned is not None else []
-    lead = [leading_system_message(pinned, summary)] if summary is not None else head
-    try:
-        kept = fit_turns(
-            turns,
-            [*lead, *input_messages],
+    held = list(turns[-1].messages) if keep_newest and turns else []
+    candidates = turns[:-1] if held else turns
+    cap = max(max_messages - len(held), 0) if max_messages is not None and held else max_messages
+
+    def fit(lead: Sequence[BaseMessage]) -> int:
+        return fit_turns(
+            candidates,
+            [*lead, *held, *input_messages],
             count,
             budget=budget,
-            max_messages=max_messages,
+            max_messages=cap,
             pinned=pinned is not None,
         )
+
+    lead = [leading_system_message(pinned, summary)] if summary is not None else head
+    summarized = summary is not None
+    try:
+        kept = fit(lead)
     except ContextWindowExceededError:
         if summary is None:
             raise
-        logger.warning(
-            "Session %r: the summary does not fit the window beside the input; sent without it",
-            session_id,
-        )
-        lead = head
-        kept = fit_turns(
-            turns,
-            [*lead, *input_messages],
-            count,
-            budget=budget,
-            max_messages=max_messages,
-            pinned=pinned is not None,
-        )
+        lead, summarized = head, False
+        kept = fit(lead)
     history: list[BaseMessage] = list(lead)
-    for turn in turns[len(turns) - kept :]:
+    for turn in candidates[len(candidates) - kept :]:
         history.extend(turn.messages)
-    return history, kept
+    history.extend(held)
+    return _Composed(history, kept + (1 if held else 0), summarized)
+
+
+def _make_room(
+    policy: SummaryPolicy,
+    summary: SessionSummary | None,
+    batch: list[StoredTurn],
+    window: Sequence[StoredTurn],
+    pinned: SystemMessage | None,
+    input_messages: Sequence[BaseMessage],
+    count: TokenCounter,
+    *,
+    budget: WindowBudget | None,
+    keep_newest: bool,
+) -> tuple[list[StoredTurn], int]:
+    """The batch, grown if need be, and the summary size to ask the summarizer for.
+
+    The summarizer is asked for no more than the room the input and the window's turns after
+    the batch leave it, so that a summary of that size crowds none of them out: no turn falls
+    between the summary and the window. While that room is under what a summary needs (the
+    last one's size, and at least an eighth of the room the input leaves, up to the usual
+    ask), the oldest turn after the batch is folded in too (never the newest when the input
+    answers its tool calls, nor past ``max_input_tokens``).
+    """
+    asked = policy.max_summary_tokens * 3 // 4
+    if budget is None:
+        return batch, asked
+    head = [pinned] if pinned is not None else []
+    head_tokens = sum(map(count, head))
+    header = count(summary_message(SessionSummary("", 0)))  # the marked section's own cost
+    lead_tokens = count(leading_system_message(pinned, summary)) if summary is not None else 0
+    current = lead_tokens - head_tokens - header if summary is not None else 0
+    fixed = head_tokens + sum(map(count, input_messages)) + header
+    need = min(asked, max(current, (budget.prompt_tokens - fixed) // 8))
+    after = [turn for turn in window if turn.start >= batch[-1].end]
+    movable = after[:-1] if keep_newest else after
+    room = budget.prompt_tokens - fixed - sum(count(m) for turn in after for m in turn.messages)
+    grown = list(batch)
+    fed = sum(count(HumanMessage(render_turn(t.messages, policy.include_reasoning))) for t in grown)
+    for turn in movable:
+        if room >= need:
+            break
+        cost = count(HumanMessage(render_turn(turn.messages, policy.include_reasoning)))
+        if fed + cost > policy.max_input_tokens:
+            break
+        grown.append(turn)
+        fed += cost
+        room += sum(map(count, turn.messages))
+    return grown, max(min(asked, room), 1)
 
 
 def plan_summary(
@@ -565,9 +644,10 @@ def plan_summary(
         if tail and not isinstance(tail[0].messages[0], HumanMessage):
             tail = tail[1:]  # the rest of a turn whose start was not loaded: part of the backlog
 
-    def compose(
-        current: SessionSummary | None, turns: Sequence[StoredTurn]
-    ) -> tuple[list[BaseMessage], int]:
+    # Input tool results answer the newest turn's calls: that turn is always sent, never folded.
+    answering = bool(tail) and any(isinstance(m, ToolMessage) for m in input_messages)
+
+    def compose(current: SessionSummary | None, turns: Sequence[StoredTurn]) -> _Composed:
         return _compose(
             pinned,
             current,
@@ -576,14 +656,21 @@ def plan_summary(
             count,
             budget=budget,
             max_messages=max_messages,
-            session_id=session_id,
+            keep_newest=answering,
         )
 
-    history, kept = compose(summary, tail)
+    first = compose(summary, tail)
+    if summary is not None and not first.summarized:
+        logger.warning(
+            "Session %r: the summary does not fit the window beside the input; sent without it",
+            session_id,
+        )
+    unchanged = SummaryStep(history=first.history, summary=summary)
+    kept = first.kept
     window = tail[len(tail) - kept :]
     window_start = window[0].start if window else loaded.end
     if window_start <= covers:
-        return SummaryStep(history=history, summary=summary)
+        return unchanged
 
     # Uncovered messages are pushed out: [covers, window_start) must be folded in.
     pushed = tail[: len(tail) - kept]
@@ -593,12 +680,23 @@ def plan_summary(
         try:
             backlog, backlog_complete = yield from _read_backlog(covers, gap_end, session_id)
         except _NoUpdate:
-            return SummaryStep(history=history, summary=summary)
+            return unchanged
         pushed = [*backlog, *pushed] if backlog_complete else backlog
     batch = choose_batch(pushed, window, policy, count, backlog_complete=backlog_complete)
+    batch, wanted = _make_room(
+        policy,
+        summary,
+        batch,
+        window,
+        pinned,
+        input_messages,
+        count,
+        budget=budget,
+        keep_newest=answering,
+    )
 
     try:
-        output = yield Summarize(summarizer_input(summary, batch, policy))
+        output = yield Summarize(summarizer_input(summary, batch, policy, wanted))
         text = summary_text(output, policy, count)
     except Exception as error:
         logger.warning(
@@ -608,9 +706,18 @@ def plan_summary(
             type(error).__name__,
             error,
         )
-        return SummaryStep(history=history, summary=summary)
+        return unchanged
 
     new = SessionSummary(text=text, covers=batch[-1].end, updated_at=datetime.now(timezone.utc))
+    composed = compose(new, [t for t in tail if t.start >= new.covers])
+    if not composed.summarized:
+        # Stored, it would replace a summary that fits with one that is never sent.
+        logger.warning(
+            "Session %r: the new summary does not fit the window beside the input; the last "
+            "good one is kept and the update retried on a later turn",
+            session_id,
+        )
+        return unchanged
     try:
         saved = bool((yield SaveSummary(new, expected)))
     except Exception as error:
@@ -628,9 +735,7 @@ def plan_summary(
                 "turn only",
                 session_id,
             )
-    remaining = [t for t in tail if t.start >= new.covers]
-    history, _ = compose(new, remaining)
-    return SummaryStep(history=history, summary=new, updated=True, saved=saved)
+    return SummaryStep(history=composed.history, summary=new, updated=True, saved=saved)
 
 
 class _NoUpdate(Exception):
@@ -681,6 +786,8 @@ def run_summary_plan(
     io: SummaryIO,
     summarizer: Runnable[Any, Any],
     config: RunnableConfig | None = None,
+    *,
+    at: TurnLease | None = None,
 ) -> SummaryStep:
     """Drive a :func:`plan_summary` plan with sync I/O.
 
@@ -689,6 +796,7 @@ def run_summary_plan(
         io: The session's summary I/O.
         summarizer: The policy's summarizer.
         config: Config for the summarizer call (e.g. the turn's child callbacks).
+        at: The turn's lease: the summary is stored only while the session is as it read it.
     """
     try:
         request = next(plan)
@@ -700,7 +808,7 @@ def run_summary_plan(
                     reply = summarizer.invoke(request.messages, config)
                 else:
                     reply = io.save_summary(
-                        request.summary, expected_covers=request.expected_covers
+                        request.summary, expected_covers=request.expected_covers, at=at
                     )
             except Exception as error:
                 request = plan.throw(error)
@@ -716,6 +824,8 @@ async def arun_summary_plan(
     io: SummaryIO,
     summarizer: Runnable[Any, Any],
     config: RunnableConfig | None = None,
+    *,
+    at: TurnLease | None = None,
 ) -> SummaryStep:
     """Async :func:`run_summary_plan` (only async I/O)."""
     try:
@@ -728,7 +838,7 @@ async def arun_summary_plan(
                     reply = await summarizer.ainvoke(request.messages, config)
                 else:
                     reply = await io.asave_summary(
-                        request.summary, expected_covers=request.expected_covers
+                        request.summary, expected_covers=request.expected_covers, at=at
                     )
             except Exception as error:
                 request = plan.throw(error)

@@ -443,23 +443,41 @@ class ChatStore(ABC):
 
     @abstractmethod
     def save_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        *,
+        expected_covers: int | None,
+        at: TurnLease | None = None,
     ) -> bool:
         """Store ``summary`` if the stored one still covers ``expected_covers`` messages.
 
         A compare-and-set: two instances never store competing summaries. ``None`` expects no
         summary yet. The session must exist.
 
+        Args:
+            session_id: The session.
+            summary: The new summary.
+            expected_covers: What the stored summary must cover (``None``: no summary yet).
+            at: The turn the summary was made in: it is stored only while the session is
+                still at that turn's version and life (a summary of messages cleared, or of
+                a session recreated meanwhile, is never stored).
+
         Returns:
             Whether it was stored (``False``: another writer moved it, or no such session).
         """
 
     async def asave_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        *,
+        expected_covers: int | None,
+        at: TurnLease | None = None,
     ) -> bool:
         """Async :meth:`save_summary`."""
         return await asyncio.to_thread(
-            self.save_summary, session_id, summary, expected_covers=expected_covers
+            self.save_summary, session_id, summary, expected_covers=expected_covers, at=at
         )
 
     # ---- core: plain appends and reads -------------------------------------------------

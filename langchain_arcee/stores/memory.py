@@ -111,7 +111,11 @@ class InMemoryChatStore(ChatStore):
         session.version += 1
         cap = self.max_messages_per_session
         if cap is not None and len(session.messages) > cap:
+            dropped = len(session.messages) - cap
             del session.messages[:-cap]
+            if session.summary is not None:  # it covers positions: they moved down
+                covers = max(session.summary.covers - dropped, 0)
+                session.summary = replace(session.summary, covers=covers)
         session.updated_at = datetime.now(timezone.utc)
         session.expires_at = (
             time.monotonic() + self.ttl.total_seconds() if self.ttl is not None else None
@@ -203,13 +207,22 @@ class InMemoryChatStore(ChatStore):
             return None if session is None else session.summary
 
     def save_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        *,
+        expected_covers: int | None,
+        at: TurnLease | None = None,
     ) -> bool:
-        """Compare-and-set the session's summary on its ``covers``."""
+        """Compare-and-set the session's summary on its ``covers`` (and ``at``'s version)."""
         check_session_id(session_id)
         with self._lock:
             session = self._live(session_id)
             if session is None:
+                return False
+            if at is not None and (
+                session.version != at.version or at.life not in (None, session.life)
+            ):
                 return False
             current = session.summary.covers if session.summary is not None else None
             if current != expected_covers:
@@ -223,10 +236,15 @@ class InMemoryChatStore(ChatStore):
         return self.load_summary(session_id)
 
     async def asave_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        *,
+        expected_covers: int | None,
+        at: TurnLease | None = None,
     ) -> bool:
         """Async :meth:`save_summary` (no thread hop)."""
-        return self.save_summary(session_id, summary, expected_covers=expected_covers)
+        return self.save_summary(session_id, summary, expected_covers=expected_covers, at=at)
 
     # ---- core -----------------------------------------------------------------------
     def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:

@@ -158,11 +158,16 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 """
 
-# KEYS: meta, list. ARGV: expected covers ('' = none yet), text, covers, produced (epoch s).
-# The running summary's compare-and-set; the session must exist.
+# KEYS: meta, list. ARGV: expected covers ('' = none yet), text, covers, produced (epoch s),
+# version and epoch of the turn it was made in ('' = any). The running summary's
+# compare-and-set; the session must exist, at that turn's version and life.
 _SAVE_SUMMARY = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 if (redis.call('HGET', KEYS[1], 'c') or '') ~= ARGV[1] then return 0 end
+if ARGV[5] ~= '' and tonumber(redis.call('HGET', KEYS[1], 'v') or '0') ~= tonumber(ARGV[5]) then
+    return 0
+end
+if ARGV[6] ~= '' and (redis.call('HGET', KEYS[1], 'e') or '') ~= ARGV[6] then return 0 end
 redis.call('HSET', KEYS[1], 's', ARGV[2], 'c', ARGV[3], 'u', ARGV[4])
 return 1
 """
@@ -689,14 +694,20 @@ class RedisChatStore(ChatStore):
         return _Op([("HMGET", meta_key, "s", "c", "u")], finish)
 
     def _summary_save_op(
-        self, session_id: str, summary: SessionSummary, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        expected_covers: int | None,
+        at: TurnLease | None,
     ) -> _Op[bool]:
         messages_key, meta_key, _ = self._keys(session_id)
         produced = (summary.updated_at or datetime.now(timezone.utc)).timestamp()
         expected = "" if expected_covers is None else str(expected_covers)
+        at_version = "" if at is None else at.version
+        at_life = at.life if at is not None and isinstance(at.life, str) else ""
         command = (
             "EVAL", _SAVE_SUMMARY, 2, meta_key, messages_key,
-            expected, summary.text, summary.covers, repr(produced),
+            expected, summary.text, summary.covers, repr(produced), at_version, at_life,
         )  # fmt: skip
         return _Op([command], lambda replies: bool(int(replies[0])))
 
@@ -709,17 +720,27 @@ class RedisChatStore(ChatStore):
         return await self._arun(self._summary_load_op(session_id), session_id, "load summary")
 
     def save_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        *,
+        expected_covers: int | None,
+        at: TurnLease | None = None,
     ) -> bool:
         """Compare-and-set the session's summary on its ``covers`` (one script)."""
-        op = self._summary_save_op(session_id, summary, expected_covers)
+        op = self._summary_save_op(session_id, summary, expected_covers, at)
         return self._run(op, session_id, "save summary")
 
     async def asave_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        *,
+        expected_covers: int | None,
+        at: TurnLease | None = None,
     ) -> bool:
         """Async :meth:`save_summary`."""
-        op = self._summary_save_op(session_id, summary, expected_covers)
+        op = self._summary_save_op(session_id, summary, expected_covers, at)
         return await self._arun(op, session_id, "save summary")
 
     # ---- turns -------------------------------------------------------------------------------

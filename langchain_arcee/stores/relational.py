@@ -446,11 +446,17 @@ class RelationalChatStore(ChatStore):
         return SessionSummary(text_, int(covers), aware(produced))
 
     def _summary_save_work(
-        self, session_id: str, summary: SessionSummary, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        expected_covers: int | None,
+        at: TurnLease | None,
     ) -> Work:
         self._check_session_id(session_id)
         params = self._params(
             session_id,
+            at_version=at.version if at is not None else None,
+            at_life=at.life if at is not None else None,
             expected=expected_covers,
             text=summary.text,
             covers=summary.covers,
@@ -471,17 +477,27 @@ class RelationalChatStore(ChatStore):
         return await self._arun(work, session_id, self._summary_of, write=False)
 
     def save_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        *,
+        expected_covers: int | None,
+        at: TurnLease | None = None,
     ) -> bool:
         """Compare-and-set the session's summary on its ``covers`` (one statement)."""
-        work = self._summary_save_work(session_id, summary, expected_covers)
+        work = self._summary_save_work(session_id, summary, expected_covers, at)
         return self._run(work, session_id, _renewed, write=True)
 
     async def asave_summary(
-        self, session_id: str, summary: SessionSummary, *, expected_covers: int | None
+        self,
+        session_id: str,
+        summary: SessionSummary,
+        *,
+        expected_covers: int | None,
+        at: TurnLease | None = None,
     ) -> bool:
         """Async :meth:`save_summary`."""
-        work = self._summary_save_work(session_id, summary, expected_covers)
+        work = self._summary_save_work(session_id, summary, expected_covers, at)
         return await self._arun(work, session_id, _renewed, write=True)
 
     # ---- the ChatStore API -------------------------------------------------------------

@@ -28,10 +28,12 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    cast,
     delete,
     func,
     insert,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -291,12 +293,23 @@ class SQLChatStore(RelationalChatStore):
             s.c.session_id == sid, live
         )
         no_covers = -1
+        # Made in a turn: stored only while the session is at its version and in its life.
+        at_version = cast(bindparam("at_version", type_=BigInteger), BigInteger)
+        at_life = cast(bindparam("at_life", type_=BigInteger), BigInteger)
+        newest = (
+            select(func.coalesce(func.max(m.c.id), 0)).where(m.c.session_id == sid)
+        ).scalar_subquery()
+        made_in_turn = or_(
+            at_version.is_(None),
+            (s.c.version == at_version) & or_(at_life.is_(None), newest == at_life),
+        )
         self._summary_save = (
             update(s)
             .where(
                 s.c.session_id == sid,
                 func.coalesce(s.c.summary_covers, no_covers)
                 == func.coalesce(bindparam("expected", type_=Integer), no_covers),
+                made_in_turn,
             )
             .values(
                 summary=bindparam("text"),

@@ -533,7 +533,10 @@ class SQLiteChatStore(RelationalChatStore):
         self._summary_save = (
             f"UPDATE {s} SET summary = :text, summary_covers = :covers, "
             "summary_updated_at = :produced "
-            "WHERE session_id = :sid AND coalesce(summary_covers, -1) = coalesce(:expected, -1)"
+            "WHERE session_id = :sid AND coalesce(summary_covers, -1) = coalesce(:expected, -1) "
+            # made in a turn: only while the session is at its version and in its life
+            "AND (:at_version IS NULL OR (version = :at_version AND (:at_life IS NULL "
+            f"OR coalesce({newest}, 0) = :at_life)))"
         )
 
         # Reads and admin.

@@ -44,6 +44,7 @@ from langchain_arcee.memory.summary import (
 )
 from langchain_arcee.memory.window import WindowBudget, split_turns
 from langchain_arcee.stores import InMemoryChatStore
+from langchain_arcee.stores.base import TurnLease
 from tests.arcee_server import ArceeTestServer, Reply
 
 SESSION = "sess-42"
@@ -105,7 +106,9 @@ class SummarySession:
         self.pages.append(LoadPage(offset, limit))
         return await self.store.aread_page(SESSION, offset=offset, limit=limit)
 
-    def save_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+    def save_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None = None
+    ) -> bool:
         self.saves.append(SaveSummary(summary, expected_covers))
         current = self.summary.covers if self.summary is not None else None
         if current != expected_covers:
@@ -113,8 +116,10 @@ class SummarySession:
         self.summary = summary
         return True
 
-    async def asave_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
-        return self.save_summary(summary, expected_covers=expected_covers)
+    async def asave_summary(
+        self, summary: SessionSummary, *, expected_covers: int | None, at: TurnLease | None = None
+    ) -> bool:
+        return self.save_summary(summary, expected_covers=expected_covers, at=at)
 
     # what a turn reads
     def loaded(self, last: int | None = None) -> LoadedHistory:
@@ -325,7 +330,9 @@ def test_stale_summary_beyond_the_session_is_ignored_and_replaced_by_compare_and
     result = step(session, SummaryPolicy(recorder.runnable()), prompt_tokens=3 * 42 + 7)
     assert "from a cleared session" not in folded_ids(recorder.inputs[0])
     assert session.saves[0].expected_covers == 50
-    assert result.saved and session.summary is not None and session.summary.covers < 12
+    # The new summary (~101 tokens) leaves no room for a turn beside the input: every turn is
+    # folded, so none falls between the summary and the (empty) window.
+    assert result.saved and session.summary is not None and session.summary.covers == 12
 
 
 def test_another_writer_wins_the_compare_and_set(caplog: pytest.LogCaptureFixture) -> None:
@@ -339,8 +346,8 @@ def test_another_writer_wins_the_compare_and_set(caplog: pytest.LogCaptureFixtur
         loaded,
         [HumanMessage("x")],
         tokens,
-        budget=budget(2 * 42 + 2),
-        session_id=SESSION,
+        budget=budget(200),  # room for a summary beside the input: one that can't be sent is
+        session_id=SESSION,  # never stored
     )
     session.summary = SessionSummary("another instance's", covers=4)  # moved meanwhile
     with caplog.at_level(logging.INFO, logger=LOGGER):
@@ -512,7 +519,13 @@ async def test_a_failed_summary_stores_nothing_and_the_turn_goes_on(
 
 def test_a_failed_store_write_keeps_the_turn_going(caplog: pytest.LogCaptureFixture) -> None:
     class BrokenSave(SummarySession):
-        def save_summary(self, summary: SessionSummary, *, expected_covers: int | None) -> bool:
+        def save_summary(
+            self,
+            summary: SessionSummary,
+            *,
+            expected_covers: int | None,
+            at: TurnLease | None = None,
+        ) -> bool:
             raise ConnectionError("store down")
 
     session = BrokenSave(conversation(10))
@@ -559,8 +572,8 @@ def test_the_plan_yields_only_its_documented_requests() -> None:
         session.loaded(10),
         [HumanMessage("x")],
         tokens,
-        budget=budget(2 * 42 + 2),
-        session_id=SESSION,
+        budget=budget(200),  # room for a summary beside the input: one that can't be sent is
+        session_id=SESSION,  # never stored
     )
     kinds = []
     request = next(plan)
