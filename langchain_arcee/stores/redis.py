@@ -125,6 +125,8 @@ if ARGV[2] ~= '' and version ~= tonumber(ARGV[2]) then
 end
 if ARGV[5] ~= '' and (redis.call('HGET', KEYS[2], 'e') or '') ~= ARGV[5] then return 0 end
 local fresh = redis.call('LLEN', KEYS[1]) == 0
+-- A list that starts from empty starts a new life: no summary of an earlier one carries over.
+if fresh then redis.call('HDEL', KEYS[2], 's', 'c', 'u') end
 for i = 6, #ARGV, 1000 do
     redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
@@ -169,6 +171,9 @@ if ARGV[5] ~= '' and tonumber(redis.call('HGET', KEYS[1], 'v') or '0') ~= tonumb
 end
 if ARGV[6] ~= '' and (redis.call('HGET', KEYS[1], 'e') or '') ~= ARGV[6] then return 0 end
 redis.call('HSET', KEYS[1], 's', ARGV[2], 'c', ARGV[3], 'u', ARGV[4])
+-- The hash expires with the list (a 0.1.0-layout list has a TTL and, until now, no hash).
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
 """
 

@@ -10,6 +10,7 @@ import redis
 import redis.asyncio as aredis
 from langchain_core.messages import HumanMessage
 
+from langchain_arcee.stores.base import SessionSummary
 from langchain_arcee.stores.redis import RedisChatStore
 from langchain_arcee.stores.serialization import encode_messages
 
@@ -105,5 +106,32 @@ def test_a_session_emptied_and_regrown_past_the_cached_length_is_read_whole(
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         other.close()
+        store.close()
+        client.close()
+
+
+def test_a_summary_does_not_outlive_its_list(redis_url: str) -> None:
+    # The running summary lives in the session's hash, beside the list. A list lost on its own
+    # (evicted, or expired while a 0.1.0-layout session's new hash had no TTL) must take the
+    # summary with it: the next conversation under that id would otherwise be sent a summary
+    # of the one before (its covers fit the new list once it grows).
+    prefix = "t" + uuid.uuid4().hex[:10] + ":"
+    client = redis.Redis.from_url(redis_url)
+    store = RedisChatStore(redis_url, key_prefix=prefix)
+    try:
+        store.append("s", [HumanMessage(f"old {i}") for i in range(4)])
+        assert store.save_summary("s", SessionSummary("about the old one", 2), expected_covers=None)
+        client.delete(store.messages_key("s"))  # the list alone is gone
+        store.append("s", [HumanMessage(f"new {i}") for i in range(4)])
+        assert store.load_summary("s") is None
+        # 0.1.0 layout: a list with a TTL and no hash; saving a summary gives the hash the TTL.
+        client.rpush(store.messages_key("t"), *encode_messages([HumanMessage("legacy")]))
+        client.pexpire(store.messages_key("t"), 60_000)
+        assert store.save_summary("t", SessionSummary("legacy gist", 1), expected_covers=None)
+        meta_key = store._keys("t")[1]
+        assert 0 < client.pttl(meta_key) <= 60_000
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
         store.close()
         client.close()
