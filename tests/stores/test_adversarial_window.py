@@ -71,6 +71,25 @@ def commit_or_release(store: ChatStore, start: Any, messages: list[BaseMessage])
     return True
 
 
+def start_then_recreate(store: ChatStore, other: ChatStore, session: str, how: str) -> Any:
+    """A turn's start on 3 messages, its commit still to come, then the session recreated.
+
+    The session is deleted (the turn's lease runs out) or expires (the lease still held), is
+    purged, and is rebuilt by ``other``'s plain appends up to the version the turn read.
+    """
+    for i in range(3):
+        store.append(session, [HumanMessage(f"old {i}")])
+    lease = 0.3 if how == "deleted" else 60.0
+    start = store.begin_turn(session, last=50, lease_seconds=lease, lock_timeout=5)
+    if how == "deleted":
+        other.delete(session)
+    time.sleep(0.8)  # the lease (deleted) or the TTL (expired) ran out
+    other.purge_expired()
+    for i in range(start.lease.version):
+        other.append(session, [HumanMessage(f"new {i}")])
+    return start
+
+
 # ---- a turn whose session expires while it runs ----------------------------------------------
 @pytest.mark.parametrize("backend", CACHED, indirect=True)
 def test_a_turn_committed_after_its_session_expired_leaves_no_stale_window(
@@ -101,16 +120,7 @@ def test_a_stalled_turn_committed_into_a_recreated_session_leaves_no_stale_windo
     ttl = 0.5 if how == "expired" else None
     store, other, session = backend.make(ttl=ttl), backend.make(ttl=ttl), sid()
     reader = fresh(backend, ttl=ttl)
-    for i in range(3):
-        store.append(session, [HumanMessage(f"old {i}")])
-    lease = 0.3 if how == "deleted" else 60.0
-    start = store.begin_turn(session, last=50, lease_seconds=lease, lock_timeout=5)
-    if how == "deleted":
-        other.delete(session)
-    time.sleep(0.8)  # the lease (deleted) or the TTL (expired) ran out
-    other.purge_expired()
-    for i in range(start.lease.version):
-        other.append(session, [HumanMessage(f"new {i}")])
+    start = start_then_recreate(store, other, session, how)
     commit_or_release(store, start, [HumanMessage("q"), AIMessage("a")])
     assert seen(store, session) == seen(reader, session)
 
@@ -125,16 +135,7 @@ def test_a_turn_read_before_a_delete_or_expiry_is_refused_once_recreated_at_its_
     store = backend.make(ttl=ttl) if ttl is not None else backend.store
     other = store if backend.name == "memory" else backend.make(ttl=ttl)
     session = sid()
-    for i in range(3):
-        store.append(session, [HumanMessage(f"old {i}")])
-    lease = 0.3 if how == "deleted" else 60.0
-    start = store.begin_turn(session, last=50, lease_seconds=lease, lock_timeout=5)
-    if how == "deleted":
-        other.delete(session)
-    time.sleep(0.8)
-    other.purge_expired()
-    for i in range(start.lease.version):
-        other.append(session, [HumanMessage(f"new {i}")])
+    start = start_then_recreate(store, other, session, how)
     stored = commit_or_release(store, start, [HumanMessage("q about old"), AIMessage("a")])
     assert not stored, [m.content for m in other.load(session)]
 
