@@ -23,7 +23,7 @@ from langchain_openai.chat_models.base import (
     _handle_openai_api_error,
     _handle_openai_bad_request,
 )
-from pydantic import ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_serializer, model_validator
 from typing_extensions import Self
 
 from langchain_arcee.catalog import (
@@ -37,7 +37,7 @@ from langchain_arcee.catalog import (
     missing_key_message,
 )
 from langchain_arcee.messages import all_messages, approximate_token_count, text_tokens
-from langchain_arcee.redaction import redact_url, url_secrets
+from langchain_arcee.redaction import checked_base_url, redact_url, split_userinfo, url_secrets
 from langchain_arcee.transport import (
     ArceeContextOverflowError,
     ArceeOpenAI,
@@ -48,6 +48,7 @@ from langchain_arcee.transport import (
     UntypedChatCompletions,
     as_context_overflow,
     async_http_client,
+    checked_proxy_url,
     http_client,
     is_context_overflow,
 )
@@ -282,7 +283,8 @@ class ChatArcee(BaseChatOpenAI):
         and tool results) and stores each new turn: see `langchain_arcee.RunnableWithMemory`.
     """
 
-    model_config = ConfigDict(populate_by_name=True)
+    # hide_input_in_errors: a validation error would quote the arguments, base_url included.
+    model_config = ConfigDict(populate_by_name=True, hide_input_in_errors=True)
 
     model_name: str = Field(default=DEFAULT_MODEL, alias="model")
     """Model id; any id Arcee serves is accepted (the catalogue churns)."""
@@ -332,6 +334,9 @@ class ChatArcee(BaseChatOpenAI):
             self.context_window = known_context_window(self.model_name) or DEFAULT_CONTEXT_WINDOW
         elif self.context_window < 1:
             raise ValueError("context_window must be a positive number of tokens")
+        checked_base_url(self.openai_api_base)
+        if self.openai_proxy is not None:
+            checked_proxy_url(self.openai_proxy)
         if self.client is not None and self.async_client is not None:
             return self  # clients injected explicitly
         if self.openai_api_key is None or not self.openai_api_key.get_secret_value():
@@ -401,6 +406,11 @@ class ChatArcee(BaseChatOpenAI):
         if self.openai_proxy and url_secrets(self.openai_proxy):
             secrets["openai_proxy"] = "ARCEE_PROXY"
         return secrets
+
+    @field_serializer("openai_api_base", "openai_proxy")
+    def _serialize_url(self, url: str | None) -> str | None:
+        # model_dump()/model_dump_json() show URLs as repr does: credentials masked.
+        return None if url is None else redact_url(url)
 
     def __repr_args__(self) -> Any:
         # URLs are shown with their credentials masked (the API key is a SecretStr already).
@@ -482,17 +492,20 @@ class ChatArcee(BaseChatOpenAI):
             yield
         except json.JSONDecodeError as exc:
             # The SDK lets a 200 whose body is not JSON escape as a bare JSONDecodeError.
-            url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
-            raise MalformedResponseError(f"the body is not valid JSON ({exc})", url) from exc
+            detail = f"the body is not valid JSON ({exc})"
+            raise MalformedResponseError(detail, self._completions_url()) from exc
         except openai.BadRequestError as exc:
             # langchain-openai maps OpenAI's wordings only; vLLM's are Arcee's.
             if isinstance(exc, ArceeContextOverflowError) or not is_context_overflow(exc):
                 raise
             raise as_context_overflow(exc) from exc
 
+    def _completions_url(self) -> str:
+        # The URL requests go to: without the base URL's user-info (sent as a header).
+        return f"{split_userinfo(self.openai_api_base)[0].rstrip('/')}/chat/completions"
+
     def _empty_stream_error(self) -> MalformedResponseError:
-        url = f"{self.openai_api_base.rstrip('/')}/chat/completions"
-        return MalformedResponseError("the stream ended without any data", url)
+        return MalformedResponseError("the stream ended without any data", self._completions_url())
 
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
         with self._arcee_errors():

@@ -34,7 +34,14 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from langchain_arcee.body_encoding import encoded_body
 from langchain_arcee.event_loops import PerLoop
-from langchain_arcee.redaction import split_userinfo
+from langchain_arcee.redaction import (
+    checked_base_url,
+    redact_url,
+    split_userinfo,
+    unambiguous_url,
+    url_secrets,
+    withhold_secrets,
+)
 
 _CHAT_COMPLETIONS_PATH = "/chat/completions"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -153,6 +160,23 @@ def arcee_error_message(status_code: int, body: object) -> str:
     return f"Arcee API error {status_code}: {text or 'no error message in the response'}"
 
 
+def checked_proxy_url(url: str) -> str:
+    """``url`` if httpx can use it as a proxy, its credentials safe.
+
+    Raises:
+        ValueError: If httpx refuses it (unknown scheme, bad port), or as
+            :func:`~langchain_arcee.redaction.unambiguous_url`. The message shows the URL
+            redacted (httpx's own may quote a piece of a password as the port).
+    """
+    unambiguous_url(url)
+    try:
+        httpx2.Proxy(url)
+    except (httpx2.InvalidURL, ValueError) as exc:
+        msg = f"the proxy URL {redact_url(url)!r} is not usable ({type(exc).__name__})"
+        raise ValueError(msg) from None
+    return url
+
+
 class MalformedResponseError(openai.APIError):
     """Arcee answered with a body that is not valid JSON (or a stream with no data)."""
 
@@ -254,9 +278,11 @@ def as_context_overflow(error: openai.APIStatusError) -> ArceeContextOverflowErr
 class _ArceeClientMixin:
     """What both Arcee clients change in the openai clients."""
 
+    api_key: str
     organization: str | None
     project: str | None
     _url_authorization: str | None = None
+    _url_secrets: frozenset[str] = frozenset()
 
     def _take_url_credentials(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Move ``user:password@`` out of ``base_url`` into an ``Authorization`` header value.
@@ -265,15 +291,36 @@ class _ArceeClientMixin:
         also print the URL, credentials included, in its logs and in every error that quotes
         the request. The client therefore gets the bare URL, and :meth:`_set_url_auth` adds
         the same Basic header to each request.
+
+        Raises:
+            ValueError: If ``base_url`` is not usable
+                (:func:`~langchain_arcee.redaction.checked_base_url`).
         """
         base_url = kwargs.get("base_url")
         if base_url is None:
             return kwargs
-        bare, credentials = split_userinfo(str(base_url))
+        bare, credentials = split_userinfo(checked_base_url(str(base_url)))
         if credentials is not None:
             token = base64.b64encode(":".join(credentials).encode()).decode("ascii")
             self._url_authorization = f"Basic {token}"
+            self._url_secrets = url_secrets(base_url)
         return {**kwargs, "base_url": bare}
+
+    def _init_client(self, init: Callable[..., None], kwargs: dict[str, Any]) -> None:
+        """Run the openai client's ``__init__`` on ``kwargs`` with the base URL's credentials out.
+
+        Raises:
+            ValueError: If the URL is not usable; the message shows it redacted (httpx's own
+                quotes it, which may cut a password and show a piece as the port).
+        """
+        clean = self._take_url_credentials(kwargs)
+        try:
+            init(**clean)
+        except httpx2.InvalidURL as exc:
+            shown = redact_url(str(kwargs.get("base_url")))
+            msg = f"the API base URL {shown!r} is not a valid URL ({type(exc).__name__})"
+            raise ValueError(msg) from None
+        self._forget_openai_identity()
 
     def _set_url_auth(self, request: httpx2.Request) -> None:
         if self._url_authorization is not None:
@@ -300,6 +347,9 @@ class _ArceeClientMixin:
     def _make_status_error(
         self, err_msg: str, *, body: object, response: Any
     ) -> openai.APIStatusError:
+        # A server may echo the key (or the gateway's password) back: the error's message and
+        # body show each string that holds one as withheld (``response`` keeps the raw bytes).
+        body = withhold_secrets(body, frozenset({self.api_key, *self._url_secrets}))
         message = arcee_error_message(response.status_code, body)
         error: openai.APIStatusError = super()._make_status_error(  # type: ignore[misc]
             message, body=body, response=response
@@ -311,8 +361,7 @@ class ArceeOpenAI(_ArceeClientMixin, openai.OpenAI):
     """``openai.OpenAI`` for Arcee: no ``OPENAI_*`` leakage, errors carry Arcee's message."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**self._take_url_credentials(kwargs))
-        self._forget_openai_identity()
+        self._init_client(super().__init__, kwargs)
 
     def _prepare_request(self, request: httpx2.Request) -> None:
         super()._prepare_request(request)
@@ -323,8 +372,7 @@ class AsyncArceeOpenAI(_ArceeClientMixin, openai.AsyncOpenAI):
     """``openai.AsyncOpenAI`` for Arcee: no ``OPENAI_*`` leakage, Arcee's error messages."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**self._take_url_credentials(kwargs))
-        self._forget_openai_identity()
+        self._init_client(super().__init__, kwargs)
 
     async def _prepare_request(self, request: httpx2.Request) -> None:
         await super()._prepare_request(request)

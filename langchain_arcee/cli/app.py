@@ -13,8 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import platformdirs
 
@@ -24,7 +23,7 @@ from langchain_arcee.catalog import (
     resolve_api_key,
     resolve_base_url,
 )
-from langchain_arcee.redaction import redact_url
+from langchain_arcee.redaction import checked_base_url, redact_text, redact_url
 
 if TYPE_CHECKING:
     from langchain_arcee.stores.base import ChatStore
@@ -45,6 +44,25 @@ class UsageError(Exception):
     """A problem with how ``arcee-chat`` was called (exit code 2)."""
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose error messages show URLs redacted.
+
+    argparse quotes what it could not use (``unrecognized arguments: --stores
+    postgresql://u:pw@host/db``, ``invalid choice: '...'``). Subparsers are of the same class.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[Any, list[str]]:
+        """As argparse's, the leftover arguments redacted (each whole: one may hold a space)."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        return parsed, [redact_url(extra) for extra in extras]
+
+    def error(self, message: str) -> NoReturn:
+        """Exit with the usage and ``message``, each of its words redacted as a URL."""
+        super().error(redact_text(message))
+
+
 def default_store_path() -> Path:
     """``$ARCEE_CHAT_HOME/chats.db``, else ``chats.db`` in the user's data dir."""
     home = os.environ.get(HOME_ENV_VAR) or platformdirs.user_data_dir(PROG)
@@ -63,7 +81,7 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line parser of the chat."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Chat with Arcee AI models; conversations are kept between runs.",
         epilog=(
@@ -113,20 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_base_url(url: str) -> str:
-    """``url`` if it is an absolute http(s) URL.
+    """``url`` if it is an absolute http(s) URL ``ChatArcee`` can use.
 
     Raises:
-        UsageError: Otherwise, before anything is sent (no retries against a non-URL).
+        UsageError: Otherwise, before anything is sent (no retries against a non-URL); the
+            message shows the URL redacted.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        msg = (
-            f"the API base URL {redact_url(url)!r} (--base-url or ARCEE_BASE_URL) is not an "
-            "http(s) URL, "
-            "e.g. https://api.arcee.ai/api/v1"
-        )
-        raise UsageError(msg)
-    return url
+    try:
+        return checked_base_url(url)
+    except ValueError as exc:
+        raise UsageError(f"{exc} (--base-url or ARCEE_BASE_URL)") from None
 
 
 def open_store(spec: str | None) -> ChatStore:

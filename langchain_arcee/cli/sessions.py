@@ -20,6 +20,7 @@ from langchain_arcee.cli.app import (
     EXIT_USAGE,
     PROG,
     SESSIONS_COMMAND,
+    ArgumentParser,
     UsageError,
     add_store_argument,
     open_store,
@@ -35,15 +36,15 @@ _SNIPPET = 80
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sessions`` subcommand's parser."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=f"{PROG} {SESSIONS_COMMAND}",
         description="Manage stored conversations (no API key needed). Without a command: list.",
     )
     add_store_argument(parser)
     # --store is accepted after the command too (SUPPRESS: an absent one keeps the above).
-    common = argparse.ArgumentParser(add_help=False)
+    common = ArgumentParser(add_help=False)
     common.add_argument("--store", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    with_json = argparse.ArgumentParser(add_help=False, parents=[common])
+    with_json = ArgumentParser(add_help=False, parents=[common])
     with_json.add_argument("--json", action="store_true", help="machine-readable JSON output")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser(

@@ -6,7 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from langchain_arcee.redaction import redact_url, scrub, url_secrets
+from langchain_arcee.redaction import redact_url
 from langchain_arcee.stores.base import ChatStore
 
 
@@ -29,8 +29,9 @@ def store_from_url(url_or_path: str | Path, **kwargs: Any) -> ChatStore:
         **kwargs: Passed to the store's constructor (e.g. ``ttl``, ``table_prefix``).
 
     Raises:
-        ValueError: For an unknown scheme or a malformed URL (credentials in the URL are
-            never quoted: they read ``***``).
+        ValueError: For an unknown scheme or a malformed URL, such as one whose password holds
+            an unencoded ``/``, ``?``, ``#`` or ``@`` that makes its host unclear (credentials
+            in the URL are never quoted: they read ``***``).
         ImportError: If the backend's optional driver is missing (names the extra to install).
     """
     if isinstance(url_or_path, Path):
@@ -39,17 +40,6 @@ def store_from_url(url_or_path: str | Path, **kwargs: Any) -> ChatStore:
         msg = f"expected a store URL or a file path, got {url_or_path!r}"
         raise ValueError(msg)
     raw = url_or_path.strip()
-    try:
-        return _build(raw, **kwargs)
-    except ValueError as exc:
-        text = str(exc)
-        clean = scrub(text, url_secrets(raw))
-        if clean == text:
-            raise
-        raise ValueError(clean) from None  # the original message quotes a credential
-
-
-def _build(raw: str, **kwargs: Any) -> ChatStore:
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     store: ChatStore
     if scheme == "memory":

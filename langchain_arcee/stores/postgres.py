@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from langchain_core.messages import BaseMessage
 
 from langchain_arcee.extras import missing_extra
-from langchain_arcee.redaction import redact_url, scrub, url_secrets
+from langchain_arcee.redaction import redact_url, scrub, unambiguous_url
 from langchain_arcee.stores.base import Retake, TurnLease, TurnStart, conflict_error
 from langchain_arcee.stores.relational import Results, Work, store_error
 from langchain_arcee.stores.serialization import DecodeCache
@@ -44,6 +44,7 @@ try:  # the postgres extra brings SQLAlchemy and psycopg
     )
     from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
     from sqlalchemy.engine import URL, Compiled, make_url
+    from sqlalchemy.exc import ArgumentError
     from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.schema import CreateSchema
     from sqlalchemy.sql import Executable
@@ -73,17 +74,54 @@ MAX_SESSION_ID_BYTES = 2048
 def psycopg_url(url: str | URL) -> URL:
     """Normalize ``postgres://``/``postgresql://`` URLs to the psycopg 3 driver.
 
+    A ``?password=`` moves into the URL's password, which SQLAlchemy hides (it shows query
+    values as they are: in the engine's repr, ``str(engine.url)`` and its logs).
+
     Raises:
-        ValueError: If it is not a PostgreSQL URL or names another driver.
+        ValueError: If it is not a PostgreSQL URL, names another driver, is malformed (bad
+            port, ...) or its credentials can't be told from its host
+            (:func:`~langchain_arcee.redaction.unambiguous_url`). The message shows the URL
+            redacted, never SQLAlchemy's text (which quotes the URL or a piece of it).
     """
-    raw = str(url) if isinstance(url, URL) else url
-    if raw.startswith("postgres://"):
-        raw = "postgresql://" + raw[len("postgres://") :]
-    parsed = make_url(raw)
+    if isinstance(url, URL):
+        parsed = url
+    else:
+        raw = "postgresql://" + url[len("postgres://") :] if url.startswith("postgres://") else url
+        raw = unambiguous_url(raw)
+        try:
+            parsed = make_url(raw)
+        except (ArgumentError, ValueError):
+            raise ValueError(_malformed(raw)) from None
     if parsed.drivername not in ("postgresql", "postgresql+psycopg"):
         msg = f"PostgresChatStore needs a postgresql:// URL (psycopg 3), got {parsed.drivername!r}"
         raise ValueError(msg)
-    return parsed.set(drivername="postgresql+psycopg")
+    parsed = parsed.set(drivername="postgresql+psycopg")
+    password = parsed.query.get("password")
+    if password is not None:  # libpq takes the last of repeated parameters
+        last = password if isinstance(password, str) else password[-1]
+        parsed = parsed.difference_update_query(["password"]).set(password=last)
+    try:
+        _DIALECT.create_connect_args(parsed)  # type: ignore[no-untyped-call]
+    except (ArgumentError, ValueError):  # e.g. ?port=abc
+        raise ValueError(_malformed(parsed)) from None
+    return parsed
+
+
+def _malformed(url: str | URL) -> str:
+    return f"malformed PostgreSQL URL {redact_url(url)!r} (check its host, port and query)"
+
+
+def _without_sslpassword(url: URL) -> tuple[URL, dict[str, str]]:
+    """The URL without ``?sslpassword=``, and the connection argument that carries it instead.
+
+    SQLAlchemy would show it (query values are shown as they are); psycopg takes it as a
+    connection argument just as well.
+    """
+    value = url.query.get("sslpassword")
+    if value is None:
+        return url, {}
+    last = value if isinstance(value, str) else value[-1]
+    return url.difference_update_query(["sslpassword"]), {"sslpassword": last}
 
 
 class PostgresChatStore(SQLChatStore):
@@ -135,10 +173,13 @@ class PostgresChatStore(SQLChatStore):
         if url is None and (engine is None or async_engine is None):
             msg = "PostgresChatStore needs a url unless both engine and async_engine are given"
             raise ValueError(msg)
-        self._url = psycopg_url(url) if url is not None else None
+        parsed = psycopg_url(url) if url is not None else None
+        self._url: URL | None = None
+        self._hidden_args: dict[str, str] = {}
+        if parsed is not None:
+            self._url, self._hidden_args = _without_sslpassword(parsed)
         # The public URL is redacted: the password and credential query values read "***".
-        self.url = make_url(redact_url(self._url)) if self._url is not None else None
-        self._secrets = url_secrets(self._url) if self._url is not None else frozenset()
+        self.url = make_url(redact_url(parsed)) if parsed is not None else None
         self.engine_kwargs = dict(engine_kwargs or {})
         self._connections: OwnPool | BorrowedEngine = (
             BorrowedEngine(engine)
@@ -398,11 +439,16 @@ class PostgresChatStore(SQLChatStore):
         # reads them (query parameters such as application_name or options included, decoded).
         # They hold the password: they stay inside the pools and are never shown.
         _, kwargs = _DIALECT.create_connect_args(self._require_url())  # type: ignore[no-untyped-call]
-        return dict(kwargs)
+        return {**kwargs, **self._hidden_args}
 
     def _create_engine(self) -> Engine:
-        # hide_parameters: errors and logs never quote the conversation being written.
-        return create_engine(self._require_url(), hide_parameters=True, **self.engine_kwargs)
+        # hide_parameters: errors and logs never quote the conversation being written. The
+        # caller's connect_args win over the URL's, as in create_engine.
+        kwargs = dict(self.engine_kwargs)
+        connect_args = {**self._hidden_args, **kwargs.pop("connect_args", {})}
+        return create_engine(
+            self._require_url(), hide_parameters=True, connect_args=connect_args, **kwargs
+        )
 
     # ---- execution: statements compiled once, run on psycopg ----------------------------
     def _statements(self, work: Work) -> list[tuple[str, Any]]:
@@ -422,7 +468,7 @@ class PostgresChatStore(SQLChatStore):
         """The error to raise, or ``None`` to retry once on a new connection."""
         if attempt == 1 and conn is not None and conn.broken:
             return None  # a dead pooled connection (server restarted, backend killed)
-        return store_error(session_id, write, scrub(str(exc), self._secrets))
+        return store_error(session_id, write, scrub(str(exc)))
 
     def _run(
         self, work: Work, session_id: str, finish: Callable[[Results], _T], *, write: bool

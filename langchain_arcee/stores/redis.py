@@ -42,12 +42,13 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from langchain_core.messages import BaseMessage
 
 from langchain_arcee.event_loops import PerLoop
 from langchain_arcee.extras import missing_extra
-from langchain_arcee.redaction import redact_url, scrub, url_secrets
+from langchain_arcee.redaction import redact_url, scrub, unambiguous_url
 from langchain_arcee.stores.base import (
     ChatStore,
     Retake,
@@ -316,12 +317,16 @@ class RedisChatStore(ChatStore):
         if eviction_check not in ("warn", "refuse", "off"):
             msg = f"eviction_check must be 'warn', 'refuse' or 'off', got {eviction_check!r}"
             raise ValueError(msg)
-        self._secrets = url_secrets(url) if url is not None else frozenset()
         if url is not None:
+            # A password's unencoded '@' is encoded; a '/', '?' or '#' in it refused (redis-py
+            # would read the rest as the host and port, and quote it in its errors).
+            url = unambiguous_url(url)
             try:
                 redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+                urlsplit(url).port  # noqa: B018 - a port that is not a number: ValueError
             except ValueError as exc:
-                raise ValueError(scrub(f"invalid Redis URL: {exc}", self._secrets)) from None
+                msg = f"invalid Redis URL {redact_url(url)!r}: {scrub(str(exc))}"
+                raise ValueError(msg) from None
         self._url = url
         self.url = redact_url(url) if url is not None else None
         self.eviction_check: EvictionCheck = eviction_check
@@ -403,7 +408,7 @@ class RedisChatStore(ChatStore):
 
     def _error(self, session_id: str, action: str, exc: Exception) -> StoreError:
         # redis-py quotes a failed pipeline command's arguments (the user's messages): drop them.
-        reason = scrub(_PIPELINE_COMMAND.sub("", str(exc)), self._secrets)
+        reason = scrub(_PIPELINE_COMMAND.sub("", str(exc)))
         return StoreError(f"session {session_id!r}: {action} failed: {reason}")
 
     # ---- execution: one implementation, two drivers ------------------------------------------

@@ -74,7 +74,6 @@ class SQLChatStore(RelationalChatStore):
             :class:`DecodeCache`); 0 disables it.
     """
 
-    _secrets: frozenset[str] = frozenset()
     """Credentials of the store's URL: scrubbed from driver messages quoted in errors."""
 
     def __init__(
@@ -219,7 +218,7 @@ class SQLChatStore(RelationalChatStore):
             with self.engine.begin() as conn:
                 self._setup_on(conn)
         except SQLAlchemyError as exc:
-            msg = f"setting up the tables of {self!r} failed: {scrub(str(exc), self._secrets)}"
+            msg = f"setting up the tables of {self!r} failed: {scrub(str(exc))}"
             raise StoreError(msg) from exc
         finally:
             if self._owns_engine:  # statements run elsewhere: keep no idle connection for it
