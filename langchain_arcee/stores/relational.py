@@ -396,9 +396,12 @@ class RelationalChatStore(ChatStore):
 
     def _clear_work(self, session_id: str) -> Work:
         params = self._params(session_id)
+        # The version moves first: that locks the session's row, so a turn's commit racing the
+        # clear waits for it and is then refused. Deleting the messages first left the row free
+        # until the end, and a commit in between kept its messages past the clear.
         return [
-            (self._delete_messages, params),
             (self._empty_session, params),
+            (self._delete_messages, params),
         ]
 
     def _purge_work(self) -> Work:

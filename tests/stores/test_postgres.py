@@ -412,3 +412,45 @@ def test_contended_pools_of_closed_loops_are_let_go(postgres_url: str) -> None:
     finally:
         store.drop_tables()
         store.close()
+
+
+def test_a_turn_committing_while_a_clear_runs_is_cleared_or_refused(postgres_url: str) -> None:
+    # A clear is two statements in one transaction. Deleting the messages first left the
+    # session row unlocked until the second: a turn's commit could slip in between, and its two
+    # messages outlived the clear, counted 0 (found by the multi-process campaign). The clear
+    # now moves the version (locking the row) first: the commit waits, then is refused.
+    import threading
+
+    import psycopg
+
+    from langchain_arcee.stores import ConcurrentTurnError
+
+    store = PostgresChatStore(postgres_url, table_prefix=_prefix())
+    try:
+        store.append("s", [HumanMessage("old q"), AIMessage("old a")])
+        start = store.begin_turn("s", last=50)
+        (first, *rest) = store._statements(store._clear_work("s"))
+        outcome: list[object] = []
+
+        def commit() -> None:
+            try:
+                store.commit_turn(start.lease, [HumanMessage("q"), AIMessage("a")])
+                outcome.append("stored")
+            except ConcurrentTurnError as error:
+                outcome.append(error)
+
+        with psycopg.connect(**store._connect_args()) as conn, conn.transaction():
+            conn.execute(*first)  # the clear's first statement, its transaction held open
+            racer = threading.Thread(target=commit)
+            racer.start()
+            racer.join(timeout=1.0)  # a commit that takes no lock the clear holds ends here
+            for statement in rest:
+                conn.execute(*statement)
+        racer.join(timeout=10)
+        assert not racer.is_alive()
+        stored = store.load("s")
+        assert store.count("s") == len(stored)
+        assert isinstance(outcome[0], ConcurrentTurnError) and stored == []
+    finally:
+        store.drop_tables()
+        store.close()
