@@ -150,10 +150,11 @@ if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 return {epoch, redis.call('LLEN', KEYS[1])}
 """
 
-# KEYS: list, meta, index, lease. ARGV: index member, tombstone ms. The version moves on and
-# is kept for a while, so a turn in flight on the session is refused at commit.
+# KEYS: list, meta, index. ARGV: index member, tombstone ms. The version moves on and is kept
+# for a while, so a turn in flight on the session is refused at commit; its lease is left to it
+# (released when that commit is refused), so no other turn runs beside it meanwhile.
 _CLEAR = """
-redis.call('DEL', KEYS[1], KEYS[4])
+redis.call('DEL', KEYS[1])
 redis.call('HINCRBY', KEYS[2], 'v', 1)
 redis.call('HDEL', KEYS[2], 't', 's', 'c', 'u')
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
@@ -648,10 +649,10 @@ class RedisChatStore(ChatStore):
         return _Op([("LRANGE", key, start, stop)], finish)
 
     def _clear_op(self, session_id: str) -> _Op[None]:
-        messages_key, meta_key, lease_key = self._keys(session_id)
-        keys = (messages_key, meta_key, self.index_key, lease_key)
+        messages_key, meta_key, _ = self._keys(session_id)
+        keys = (messages_key, meta_key, self.index_key)
         member = _session_bytes(session_id)
-        return _Op([("EVAL", _CLEAR, 4, *keys, member, _TOMBSTONE_MS)], _none)
+        return _Op([("EVAL", _CLEAR, 3, *keys, member, _TOMBSTONE_MS)], _none)
 
     def _list_plan(self, limit: int | None, offset: int) -> _Plan[list[SessionInfo]]:
         check_page(offset, limit)

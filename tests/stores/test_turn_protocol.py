@@ -90,6 +90,23 @@ async def test_clear_delete_or_append_during_a_turn_refuse_its_commit(
         assert session not in {i.session_id for i in store.list_sessions()}
 
 
+@pytest.mark.parametrize("change", ["clear", "delete"])
+async def test_a_clear_during_a_turn_leaves_the_turns_lease_in_place(
+    backend: Backend, mode: str, change: str
+) -> None:
+    # The clear refuses the turn in flight at its commit; until then that turn still holds the
+    # session, so another instance's turn waits instead of running beside it (Redis deleted
+    # the lease key with the list).
+    store, session = backend.store, sid()
+    other = store if backend.name == "memory" else backend.make()
+    store.append(session, [HumanMessage("before")])
+    start = await call(store, mode, "begin_turn", session)
+    await call(store, mode, change, session)
+    assert other.try_begin_turn(session, "another", last=10, lease_seconds=30) is None
+    await call(store, mode, "release_turn", start.lease)
+    assert other.try_begin_turn(session, "another", last=10, lease_seconds=30) is not None
+
+
 async def test_commit_retried_after_a_lost_reply_is_stored_once(
     backend: Backend, mode: str
 ) -> None:
