@@ -542,6 +542,7 @@ def _make_room(
     *,
     budget: WindowBudget | None,
     keep_newest: bool,
+    reaches_window: bool,
 ) -> tuple[list[StoredTurn], int]:
     """The batch, grown if need be, and the summary size to ask the summarizer for.
 
@@ -550,10 +551,12 @@ def _make_room(
     between the summary and the window. While that room is under what a summary needs (the
     last one's size, and at least an eighth of the room the input leaves, up to the usual
     ask), the oldest turn after the batch is folded in too (never the newest when the input
-    answers its tool calls, nor past ``max_input_tokens``).
+    answers its tool calls, nor past ``max_input_tokens``). A batch that does not reach the
+    window (a backlog caught up over several turns) is neither grown nor held to the room: the
+    turns between it and the window are not sent either way, and are folded in later.
     """
     asked = policy.max_summary_tokens * 3 // 4
-    if budget is None:
+    if budget is None or not reaches_window:
         return batch, asked
     head = [pinned] if pinned is not None else []
     head_tokens = sum(map(count, head))
@@ -693,6 +696,7 @@ def plan_summary(
         count,
         budget=budget,
         keep_newest=answering,
+        reaches_window=backlog_complete and batch[-1].end >= window_start,
     )
 
     try:

@@ -382,6 +382,21 @@ def test_backlog_older_than_the_loaded_messages_is_read_by_pages() -> None:
     assert session.summary.covers > covers_before
 
 
+def test_catching_up_a_backlog_never_covers_a_turn_it_did_not_summarize() -> None:
+    # The batch of a backlog caught up over several turns does not reach the window: it is not
+    # grown with window turns to make room (that would cover the unread turns between).
+    # The first page of the gap (256 messages) holds fewer turns than max_input_tokens allows.
+    recorder = Recorder()
+    session = SummarySession(conversation(600))
+    policy = SummaryPolicy(recorder.runnable())
+    for _ in range(4):
+        step(session, policy, prompt_tokens=4 * 42 + 7, last=20)
+        assert session.summary is not None
+        fed = "\n".join(folded_ids(messages) for messages in recorder.inputs)
+        covered = range(session.summary.covers // 2)
+        assert [i for i in covered if f"q{i:03d}" not in fed] == []
+
+
 def test_a_loaded_suffix_starting_inside_a_tool_group_is_folded_not_sent() -> None:
     recorder = Recorder()
     session = SummarySession(conversation(6, tool_turn))  # 4 messages per turn
